@@ -1,0 +1,35 @@
+import type { HostFacts } from "../core/config/identify-node.ts";
+import type { Clock, LogLevel } from "../core/ports.ts";
+import type { StoreDatabase } from "../store/schema.ts";
+
+/** An open store: the drizzle database plus a way to close it cleanly. */
+export interface OpenStore {
+  readonly db: StoreDatabase;
+  /** Full `PRAGMA integrity_check`; `["ok"]` when sound. */
+  integrityCheck(): string[];
+  close(): void;
+}
+
+/**
+ * Everything the CLI needs from the runtime. Contract: methods that touch files or the system
+ * throw an Error whose message is ready to print (it names the path and the reason).
+ */
+export interface Platform {
+  readonly clock: Clock;
+  readonly defaultLogLevel: LogLevel;
+  readonly argv0: string;
+  env(name: string): string | undefined;
+  cwd(): string;
+  readFile(path: string): Promise<Uint8Array>;
+  ensureDirectory(path: string): void;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  hostFacts(): Promise<HostFacts>;
+  openStore(path: string): OpenStore;
+  /** Calls `handler` once on SIGTERM or SIGINT; returns a function that removes the handlers. */
+  onStopSignal(handler: (signal: string) => void): () => void;
+  /** Resident set size of this process in bytes. */
+  rssBytes(): number;
+  /** The process id, for logs and events. */
+  readonly pid: number;
+}

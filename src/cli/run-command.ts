@@ -1,0 +1,76 @@
+import { describeConfig } from "../core/config/describe-config.ts";
+import { identifyNode } from "../core/config/identify-node.ts";
+import { createLog } from "../core/log/create-log.ts";
+import type { LogLevel } from "../core/ports.ts";
+import { importConfigVersion, verifyConfigVersions } from "../store/config-versions.ts";
+import { recordEvent } from "../store/events.ts";
+import { ExitCode } from "./exit-codes.ts";
+import { parseArgs, UsageError } from "./parse-args.ts";
+import { dirname, resolvePath } from "./paths.ts";
+import type { Platform } from "./platform.ts";
+import { openCliStore } from "./open-cli-store.ts";
+import { loadValidConfig } from "./read-config.ts";
+import { versionString } from "./version-command.ts";
+
+/** Help text of `tandem run`. */
+export const runUsage = `Usage: tandem run --config FILE [--node NAME] [--store PATH] [--log-level LEVEL]
+
+Runs this host's node of the config until SIGTERM or SIGINT, then stops cleanly (exit 0).
+The config is validated first and stored as a new version if it changed.
+
+  --config FILE      the tandem.toml to run
+  --node NAME        run as node NAME instead of finding this host by MAC address or hostname
+  --store PATH       the sqlite store (default: store.path of the config, relative to the file)
+  --log-level LEVEL  debug, info, warn or error (default: log.level of the config)
+
+Exit status: 0 stopped by a signal, 1 invalid config, 2 usage, 3 store or system error, 4 no node matches this host.`;
+
+const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+/** `tandem run`: loads and stores the config, identifies the node, runs until a stop signal. */
+export async function runCommand(argv: readonly string[], platform: Platform): Promise<ExitCode> {
+  const args = parseArgs(argv, { values: ["config", "node", "store", "log-level"] });
+  const configPath = args.flags.get("config");
+  if (configPath === undefined) throw new UsageError('Missing "--config FILE"');
+  if (args.positional.length > 0) throw new UsageError(`Unexpected argument "${args.positional[0]}"`);
+  const levelFlag = args.flags.get("log-level");
+  if (levelFlag !== undefined && !LEVELS.includes(levelFlag as LogLevel)) {
+    throw new UsageError(`Invalid log level "${levelFlag}": expected debug, info, warn or error`);
+  }
+  const loaded = await loadValidConfig(platform, configPath);
+  if (!loaded) return ExitCode.InvalidConfig;
+  const { config, file } = loaded;
+  const log = createLog((line) => platform.stderr(`${line}\n`), (levelFlag as LogLevel | undefined) ?? config.log.level, platform.clock);
+  const identity = identifyNode(config, await platform.hostFacts(), args.flags.get("node"));
+  if (!identity.ok) {
+    log.error(identity.message);
+    return ExitCode.NoIdentity;
+  }
+  const node = identity.node;
+  const nodeLog = log.with({ node: node.name });
+  const path = args.flags.get("store") ?? resolvePath(dirname(configPath), config.store.path);
+  const store = openCliStore(platform, path);
+  try {
+    for (const problem of verifyConfigVersions(store.db)) nodeLog.error("Store check failed", { problem });
+    const now = platform.clock.wallMs();
+    const stored = importConfigVersion(store.db, { toml: file.text, source: `run:${configPath}`, author: `node:${node.name}`, createdAtMs: now });
+    if (stored.created) {
+      recordEvent(store.db, { timeMs: now, kind: "config_changed", subject: `version ${stored.version.id}`, detail: { source: stored.version.source, author: stored.version.author, parent: stored.version.parent, sha256: stored.version.sha256 } });
+    }
+    recordEvent(store.db, { timeMs: now, kind: "node_started", subject: node.name, detail: { version: versionString(), config: stored.version.id, pid: platform.pid, identifiedBy: identity.how } });
+    nodeLog.info("Starting", { version: versionString(), config_version: stored.version.id, identified_by: identity.how, store: path });
+    for (const line of describeConfig(config, node.name)) nodeLog.info(line);
+    const signal = await new Promise<string>((resolve) => {
+      const remove = platform.onStopSignal((sig) => {
+        remove();
+        resolve(sig);
+      });
+      nodeLog.info("Running", { pid: platform.pid, rss_mb: Math.round(platform.rssBytes() / 1048576) });
+    });
+    nodeLog.info("Stopping", { signal });
+    recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: "node_stopped", subject: node.name, detail: { signal } });
+    return ExitCode.Ok;
+  } finally {
+    store.close();
+  }
+}
