@@ -22,9 +22,11 @@ step() {
   p=$(grep -aoE '^ *[0-9]+ pass$' "$log/$name.out" | grep -oE '[0-9]+' | awk '{s+=$1} END {if (NR) print s}')
   f=$(grep -aoE '^ *[0-9]+ fail$' "$log/$name.out" | grep -oE '[0-9]+' | awk '{s+=$1} END {if (NR) print s}')
   if [[ -z "$p" ]]; then
-    # deno: "ok | 12 passed | 0 failed" (possibly with colour codes)
-    p=$(sed 's/\x1b\[[0-9;]*m//g' "$log/$name.out" | grep -oE '[0-9]+ passed' | tail -1 | grep -oE '[0-9]+')
-    f=$(sed 's/\x1b\[[0-9;]*m//g' "$log/$name.out" | grep -oE '[0-9]+ failed' | tail -1 | grep -oE '[0-9]+')
+    # deno: "ok | 4 passed (32 steps) | 0 failed": count the steps (the individual tests) when shown.
+    local summary
+    summary=$(sed 's/\x1b\[[0-9;]*m//g' "$log/$name.out" | grep -E '^(ok|FAILED) \|' | tail -1)
+    p=$(grep -oE '[0-9]+ passed( \([0-9]+ steps?\))?' <<<"$summary" | grep -oE '[0-9]+' | tail -1)
+    f=$(grep -oE '[0-9]+ failed( \([0-9]+ steps?\))?' <<<"$summary" | grep -oE '[0-9]+' | tail -1)
   fi
   if [[ -z "$p" ]]; then p=$(( rc == 0 ? 1 : 0 )); f=$(( rc == 0 ? 0 : 1 )); fi
   f=${f:-0}

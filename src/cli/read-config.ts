@@ -28,9 +28,7 @@ export async function readConfigFile(platform: Platform, path: string): Promise<
     const issue: LocatedIssue = { file: path, line: 1, column: 1, path: [], message: "File is not valid UTF-8 text", target: "value", syntax: true };
     return { path, text: "", result: { config: undefined, issues: [issue], positions: loadConfigText("", path).positions } };
   }
-  // TOML parsers reject a byte order mark, though editors on other systems write one.
-  const parseable = text.startsWith("\uFEFF") ? text.slice(1) : text;
-  return { path, text, result: loadConfigText(parseable, path) };
+  return { path, text, result: loadConfigText(text, path) };
 }
 
 function issueAt(file: ConfigFile, path: KeyPath, message: string): LocatedIssue {

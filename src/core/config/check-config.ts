@@ -7,6 +7,14 @@ import { suggestion } from "./suggest.ts";
 type Node = DecodedConfig["node"][number];
 type Service = DecodedConfig["service"][number];
 
+/**
+ * True when `key` was not written at all. A key that was written but rejected decodes to
+ * undefined while staying in its table; it has been reported already, so "missing" checks skip it.
+ */
+function absent(table: object | undefined, key: string): boolean {
+  return table !== undefined && !(key in table);
+}
+
 /** True when `address` lies inside `network/prefix`. */
 export function inSubnet(address: string, network: string, prefix: number): boolean {
   try {
@@ -42,11 +50,11 @@ function checkNodes(config: DecodedConfig, issues: IssueList): void {
   checkUnique(config.node, (n) => n.hostname, (i) => ["node", i, "hostname"], (k, f) => `Duplicate hostname "${k}": node[${f}] has it already`, issues);
   if (nodes.length > 1) {
     config.node.forEach((n, i) => {
-      if (n && n.mac === undefined && n.hostname === undefined) {
+      if (n && absent(n, "mac") && absent(n, "hostname")) {
         issues.table(["node", i, "mac"], `Missing "mac" or "hostname": with two nodes each host must be able to recognise its own entry`);
       }
     });
-    if (config.cluster && config.cluster.auth_key_file === undefined) {
+    if (absent(config.cluster, "auth_key_file")) {
       issues.table(["cluster", "auth_key_file"], "Missing required key \"auth_key_file\": a pair must authenticate its heartbeats");
     }
   }
@@ -115,7 +123,7 @@ function checkHeartbeat(config: DecodedConfig, roles: readonly string[], issues:
   (hb.links ?? []).forEach((link, i) => {
     if (link?.kind !== "udp") return;
     checkRole(link.interface, roles, ["heartbeat", "links", i, "interface"], issues);
-    if (link.mode === "multicast" && link.group === undefined) {
+    if (link.mode === "multicast" && absent(link, "group")) {
       issues.table(["heartbeat", "links", i, "group"], 'Missing key "group": mode "multicast" needs a multicast group');
     }
     if (link.group !== undefined && link.mode !== "multicast") {
@@ -126,7 +134,9 @@ function checkHeartbeat(config: DecodedConfig, roles: readonly string[], issues:
     }
   });
   checkRole(config.sync?.interface, roles, ["sync", "interface"], issues);
-  if (config.sync?.interface === undefined && !(hb.links ?? []).some((l) => l?.kind === "udp")) {
+  const links = hb.links ?? [];
+  // With no links at all, the missing link is the one error worth reporting.
+  if (absent(config.sync, "interface") && links.length > 0 && !links.some((l) => l?.kind === "udp")) {
     if ((config.node ?? []).length > 1) issues.table(["sync", "interface"], 'Missing key "interface": with no udp heartbeat link the sync stream needs an interface');
   }
   const d = config.dispatcher;
@@ -173,7 +183,7 @@ function checkServiceMonitor(service: Service, i: number, issues: IssueList): vo
   if (monitor.timeout !== undefined && monitor.interval !== undefined && monitor.timeout >= monitor.interval) {
     issues.value(["service", i, "monitor", "timeout"], `Timeout ${formatDurationMs(monitor.timeout)} must be less than interval ${formatDurationMs(monitor.interval)}`);
   }
-  if (service.protocol === "udp" && ["http", "https", "tcp"].includes(monitor.kind) && monitor.port === undefined) {
+  if (service.protocol === "udp" && ["http", "https", "tcp"].includes(monitor.kind) && absent(monitor, "port")) {
     issues.table(["service", i, "monitor", "port"], `Missing key "port": monitor kind "${monitor.kind}" probes TCP but the service is UDP`);
   }
   if (monitor.kind === "http" || monitor.kind === "https") checkRegex(monitor.expect_body, ["service", i, "monitor", "expect_body"], issues);
@@ -198,7 +208,7 @@ function checkRegex(pattern: string | undefined, path: KeyPath, issues: IssueLis
 }
 
 function checkLocalAddresses(config: DecodedConfig, service: Service, i: number, issues: IssueList): void {
-  if (service.forwarding === "fullnat" && service.local_addresses === undefined) {
+  if (service.forwarding === "fullnat" && absent(service, "local_addresses")) {
     issues.table(["service", i, "local_addresses"], 'Missing key "local_addresses": fullnat needs at least one local source address on the servers\' side');
   }
   if (service.forwarding === "nat" && service.local_addresses !== undefined) {

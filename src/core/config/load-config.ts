@@ -28,11 +28,15 @@ function syntaxIssue(error: unknown, file: string): LocatedIssue {
 }
 
 /**
- * Parses, decodes and checks a config text. Contract: never throws; reports every problem at
+ * Parses, decodes and checks a config text (a BOM and CRLF line ends are accepted). Contract: never throws; reports every problem at
  * once, each with the file, line and column of the offending value (or of its table when a key
  * is missing); `config` is set only when there are no issues.
  */
-export function loadConfigText(text: string, file: string): LoadResult {
+export function loadConfigText(original: string, file: string): LoadResult {
+  // Editors on other systems write a byte order mark and CRLF line ends (the config partition is
+  // FAT so that any OS can edit it). TOML allows CRLF, but @iarna/toml rejects a CR after a
+  // comment, so both are normalised for parsing only; lines and columns stay the same.
+  const text = (original.startsWith("\uFEFF") ? original.slice(1) : original).replaceAll("\r\n", "\n");
   let raw: unknown;
   try {
     raw = TOML.parse(text);
