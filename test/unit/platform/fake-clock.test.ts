@@ -19,3 +19,12 @@ test("the fake clock fires timers in time order as it advances", () => {
   assert.deepEqual(fired, ["a", "a+50", "c"]);
   assert.equal(clock.pending, 0);
 });
+
+test("the memory log keeps lines stamped with the fake clock's time", async () => {
+  const { memoryLog } = await import("../../../src/platform/fake/memory-log.ts");
+  const clock = new FakeClock(Date.UTC(2026, 10, 21));
+  const { log, lines } = memoryLog(clock);
+  clock.advance(1500);
+  log.info("hello", { n: 1 });
+  assert.deepEqual(lines, ["2026-11-21T00:00:01.500Z info  hello n=1"]);
+});
