@@ -142,6 +142,8 @@ const dispatcherField = defaultsTable(table("The packet engine.", {
   local_port_min: withDefault(port("Lowest local port used for fullnat source ports."), 1024),
   local_port_max: withDefault(port("Highest local port used for fullnat source ports."), 65535),
   offload: withDefault(bool("Use TUN offloads (virtio-net header, checksum and TSO) for large TCP segments."), true),
+  route_table: withDefault(int("Routing table tandem owns for steering server replies into the TUN device; nothing else may use it.", 1, 0x7ffffffe), 7100),
+  rule_priority: withDefault(int("Priority of tandem's policy-routing rules (after the local table's 0, before main's 32766).", 1, 32765), 7100),
   timeouts: timeoutsField,
 }));
 
