@@ -158,7 +158,7 @@ const monitorCommon = {
   timeout: withDefault(duration("Time a probe may take before it counts as failed; less than interval.", 10, 10 * MINUTE), 2 * SECOND),
   rise: withDefault(int("Consecutive successes that bring a down server up.", 1, 100), 2),
   fall: withDefault(int("Consecutive failures that take an up server down.", 1, 100), 3),
-  initial: withDefault(oneOf("State a server starts in before its first probe completes.", ["up", "down"]), "down"),
+  initial: withDefault(oneOf("State a server starts in before its first probe completes (up, like keepalived and HAProxy; down keeps a new server out until it has passed rise probes).", ["up", "down"]), "up"),
   jitter: computedDefault(duration("Random spread added to each interval so probes do not march in step.", 0, HOUR), "a tenth of interval"),
   port: optional(port("Port probed; defaults to the server's port.")),
 };

@@ -1,0 +1,309 @@
+import { DropCounters, DropReason } from "../packet/drop-reason.ts";
+import { icmpEchoReply } from "../packet/icmp-echo-reply.ts";
+import { DecodeFlags, DecodeResult, IcmpType, IpProtocol, PacketView, TcpFlag, decodeIpv4 } from "../packet/packet-view.ts";
+import { VNET_HDR_F_NEEDS_CSUM, VNET_HDR_LEN, VirtioNetHdr, decodeVirtioNetHdr, vnetPartialChecksumMatches } from "../packet/virtio-net-hdr.ts";
+import { rewriteDst, rewriteIcmpErrorInner, rewriteSrc, rewriteSrcDst } from "../packet/rewrite.ts";
+import { createScheduler } from "../sched/create-scheduler.ts";
+import { serverKey } from "../sched/hash.ts";
+import { PersistenceTable } from "../sched/persistence-table.ts";
+import type { Scheduler } from "../sched/scheduler.ts";
+import { ServerPool, type AdminState } from "../sched/server-pool.ts";
+import { ConnEvent, ConnFlag, ConnSpec, ConnTable, Dir, InsertError, TcpState } from "./conn-table.ts";
+import { DispatchStats } from "./dispatch-stats.ts";
+import type { DispatchSpec, DispatchService } from "./dispatcher-spec.ts";
+import { LocalPortAllocator } from "./local-port-allocator.ts";
+
+/** What to do with a packet after `process`: drop it, or write the (rewritten) buffer back out. */
+export const Verdict = {
+  /** Dropped; the reason was counted in `drops`. */
+  Drop: 0,
+  /** Rewritten in place and to be written back to the TUN device for the kernel to route. */
+  Forward: 1,
+  /** Turned into an answer (ICMP echo reply) in place; written back like Forward. */
+  Reply: 2,
+} as const;
+
+/** One of the verdicts above. */
+export type Verdict = (typeof Verdict)[keyof typeof Verdict];
+
+interface ServiceState {
+  readonly spec: DispatchService;
+  readonly pool: ServerPool;
+  readonly scheduler: Scheduler;
+  readonly ports: LocalPortAllocator | undefined;
+}
+
+/** Options of a `Dispatcher`: an existing table (to share or restore one) and randomness. */
+export interface DispatcherOptions {
+  readonly table?: ConnTable;
+  /** Seeds the table's hash key and port shuffles; pass crypto randomness in production. */
+  readonly seed?: number;
+  readonly drops?: DropCounters;
+  readonly statsBuffer?: ArrayBufferLike;
+}
+
+const UDP = IpProtocol.Udp;
+const TCP = IpProtocol.Tcp;
+const ICMP = IpProtocol.Icmp;
+
+/**
+ * The NAT packet engine: decodes a packet, finds or creates its connection, picks a server,
+ * rewrites addresses, ports and checksums in place, and returns a verdict. `nat` rewrites the
+ * destination (VIP:port → server) and replies' source; `fullnat` also rewrites the source to a
+ * local address and port, so servers need no route back. ICMP echo to a VIP is answered; ICMP
+ * errors about a tracked flow are translated for the other side. Contract: never throws on
+ * wire input, never allocates per packet; every drop is counted by reason in `drops`.
+ */
+export class Dispatcher {
+  readonly view = new PacketView();
+  readonly table: ConnTable;
+  readonly drops: DropCounters;
+  readonly stats: DispatchStats;
+  private readonly services: ServiceState[];
+  private readonly byKey = new Map<number, number>();
+  private readonly vips = new Set<number>();
+  private readonly persistence: PersistenceTable;
+  private readonly conn = new ConnSpec();
+  private readonly flow = { srcAddr: 0, srcPort: 0 };
+  private readonly vnet = new VirtioNetHdr();
+
+  constructor(spec: DispatchSpec, options: DispatcherOptions = {}) {
+    const seed = options.seed ?? 0x7a4d3e1;
+    this.table = options.table ?? ConnTable.create(spec.maxConnections, { timeouts: spec.timeouts, seed: [seed, (seed ^ 0x5bd1e995) >>> 0] });
+    this.drops = options.drops ?? new DropCounters();
+    this.stats = new DispatchStats(spec.services.map((s) => s.servers.length), options.statsBuffer);
+    this.persistence = new PersistenceTable({ capacity: Math.max(1024, Math.min(spec.maxConnections, 1 << 20)) });
+    this.services = spec.services.map((s, index) => {
+      this.byKey.set(serviceKey(s.proto, s.vip, s.port), index);
+      this.vips.add(s.vip);
+      if (s.persistenceMs > 0) this.persistence.setService(index, { timeoutMs: s.persistenceMs, prefixLength: s.persistencePrefix });
+      const pool = new ServerPool(s.servers.map((r) => ({ weight: r.weight, admin: r.admin, up: r.up, key: serverKey(r.addr, r.port) })));
+      const ports = s.fullnat
+        ? new LocalPortAllocator({ localAddrs: s.localAddrs, portMin: spec.localPortMin, portMax: spec.localPortMax, seed: (seed + index * 7919) >>> 0 })
+        : undefined;
+      return { spec: s, pool, scheduler: createScheduler(s.scheduler), ports };
+    });
+    this.table.onEvent = (id, event) => {
+      if (event === ConnEvent.EXPIRED || event === ConnEvent.EVICTED || event === ConnEvent.REMOVED) this.release(id);
+    };
+  }
+
+  /**
+   * Processes one frame as read from a TUN device with IFF_VNET_HDR: a 10-byte virtio_net_hdr,
+   * then the packet. A NEEDS_CSUM header must point exactly at the decoded L4 checksum (the
+   * partial-sum rewrite is only sound then); the header itself is written back unchanged.
+   */
+  processFrame(buf: Uint8Array, length: number, nowMs: number): Verdict {
+    const hdr = this.vnet;
+    if (!decodeVirtioNetHdr(buf, 0, length, hdr)) return this.drop(DropReason.BadVnetHdr);
+    if ((hdr.flags & VNET_HDR_F_NEEDS_CSUM) === 0) return this.process(buf, VNET_HDR_LEN, length - VNET_HDR_LEN, nowMs, DecodeFlags.SkipIpChecksum);
+    // Check the header against a decode before anything is rewritten.
+    const decoded = decodeIpv4(buf, VNET_HDR_LEN, length - VNET_HDR_LEN, this.view, DecodeFlags.SkipIpChecksum | DecodeFlags.L4ChecksumPartial);
+    if (decoded === DecodeResult.Ok && !vnetPartialChecksumMatches(hdr, this.view)) return this.drop(DropReason.BadVnetHdr);
+    return this.process(buf, VNET_HDR_LEN, length - VNET_HDR_LEN, nowMs, DecodeFlags.SkipIpChecksum | DecodeFlags.L4ChecksumPartial);
+  }
+
+  /**
+   * Processes the packet in `buf[offset, offset + length)` at `nowMs`, rewriting it in place.
+   * `decodeFlags` carries what the device knows (see `DecodeFlags`, e.g. a partial L4 checksum).
+   */
+  process(buf: Uint8Array, offset: number, length: number, nowMs: number, decodeFlags = 0): Verdict {
+    const view = this.view;
+    const decoded = decodeIpv4(buf, offset, length, view, decodeFlags);
+    if (decoded !== DecodeResult.Ok) return this.drop(decoded);
+    if (view.moreFragments) return this.drop(DropReason.Fragment);
+    const proto = view.protocol;
+    if (proto === ICMP) return this.processIcmp(buf, nowMs);
+    const table = this.table;
+    let id = table.lookupOutside(proto, view.src, view.srcPort, view.dst, view.dstPort);
+    if (id >= 0) return this.forwardIn(buf, id, nowMs);
+    id = table.lookupInside(proto, view.src, view.srcPort, view.dst, view.dstPort);
+    if (id >= 0) return this.forwardOut(buf, id, nowMs);
+    return this.newConnection(buf, nowMs);
+  }
+
+  /** Client → server on a known connection. */
+  private forwardIn(buf: Uint8Array, id: number, nowMs: number): Verdict {
+    const table = this.table;
+    const s = table.serviceId(id);
+    const i = table.serverIndex(id);
+    const state = this.services[s]!;
+    // A disabled server takes no traffic at all, existing connections included (drain keeps them).
+    if (!state.pool.isServing(i) && state.pool.admin(i) === "disabled") {
+      table.remove(id);
+      this.stats.dropped(s);
+      return this.drop(DropReason.NoServer);
+    }
+    this.account(id, s, i, Dir.IN, nowMs);
+    if (table.flags(id) & ConnFlag.FULLNAT) {
+      rewriteSrcDst(buf, this.view, table.localAddr(id), table.localPort(id), table.serverAddr(id), table.serverPort(id));
+    } else {
+      rewriteDst(buf, this.view, table.serverAddr(id), table.serverPort(id));
+    }
+    return Verdict.Forward;
+  }
+
+  /** Server → client reply on a known connection. */
+  private forwardOut(buf: Uint8Array, id: number, nowMs: number): Verdict {
+    const table = this.table;
+    this.account(id, table.serviceId(id), table.serverIndex(id), Dir.OUT, nowMs);
+    if ((table.flags(id) & ConnFlag.REPLIED) === 0) table.setFlag(id, ConnFlag.REPLIED, true);
+    if (table.flags(id) & ConnFlag.FULLNAT) {
+      rewriteSrcDst(buf, this.view, table.vipAddr(id), table.vipPort(id), table.clientAddr(id), table.clientPort(id));
+    } else {
+      rewriteSrc(buf, this.view, table.vipAddr(id), table.vipPort(id));
+    }
+    return Verdict.Forward;
+  }
+
+  /** Updates counters and TCP state, and keeps the pool's active/inactive counts in step. */
+  private account(id: number, s: number, i: number, dir: number, nowMs: number): void {
+    const view = this.view;
+    const table = this.table;
+    const before = table.state(id);
+    const after = table.update(id, dir, view.tcpFlags, view.totalLength, nowMs);
+    if (before !== after && view.protocol === TCP) {
+      const pool = this.services[s]!.pool;
+      if (after === TcpState.ESTABLISHED) pool.onEstablished(i);
+      else if (before === TcpState.ESTABLISHED) pool.onInactive(i);
+    }
+    this.stats.packet(s, i, dir, view.totalLength);
+  }
+
+  /** A packet matching no connection: start one if it opens a flow to a service. */
+  private newConnection(buf: Uint8Array, nowMs: number): Verdict {
+    const view = this.view;
+    const s = this.byKey.get(serviceKey(view.protocol, view.dst, view.dstPort));
+    if (s === undefined) return this.drop(this.vips.has(view.dst) ? DropReason.NoService : DropReason.NoConnection);
+    // Only a SYN opens a TCP connection; anything else is a stray (or a connection we lost).
+    if (view.protocol === TCP && (view.tcpFlags & (TcpFlag.Syn | TcpFlag.Ack | TcpFlag.Rst)) !== TcpFlag.Syn) {
+      return this.drop(DropReason.NoConnection);
+    }
+    const state = this.services[s]!;
+    const flow = this.flow;
+    flow.srcAddr = view.src;
+    flow.srcPort = view.srcPort;
+    const i = state.spec.persistenceMs > 0 ? this.persistence.pick(s, state.pool, state.scheduler, flow, nowMs) : state.scheduler.pick(state.pool, flow);
+    if (i < 0) {
+      this.stats.dropped(s);
+      return this.drop(DropReason.NoServer);
+    }
+    const server = state.spec.servers[i]!;
+    const conn = this.conn;
+    conn.proto = view.protocol;
+    conn.clientAddr = view.src;
+    conn.clientPort = view.srcPort;
+    conn.vipAddr = view.dst;
+    conn.vipPort = view.dstPort;
+    conn.serverAddr = server.addr;
+    conn.serverPort = server.port;
+    conn.serviceId = s;
+    conn.serverIndex = i;
+    conn.localAddr = 0;
+    conn.localPort = 0;
+    conn.flags = 0;
+    if (state.ports) {
+      const lease = state.ports.allocate(view.protocol, server.addr, server.port);
+      if (lease < 0) {
+        this.stats.dropped(s);
+        return this.drop(DropReason.NoLocalPort);
+      }
+      conn.localAddr = state.ports.leaseAddr(lease);
+      conn.localPort = state.ports.leasePort(lease);
+      conn.flags = ConnFlag.FULLNAT;
+    }
+    const id = this.table.insert(conn, nowMs);
+    if (id < 0) {
+      if (state.ports) state.ports.release(conn.proto, conn.serverAddr, conn.serverPort, conn.localAddr, conn.localPort);
+      this.stats.dropped(s);
+      return this.drop(id === InsertError.FULL ? DropReason.TableFull : DropReason.NoConnection);
+    }
+    state.pool.onConnect(i, true);
+    if (state.spec.persistenceMs > 0) this.persistence.attach(s, view.src, i);
+    this.stats.connection(s, i);
+    return this.forwardIn(buf, id, nowMs);
+  }
+
+  /** ICMP: answer echo to a VIP, translate errors about tracked flows, drop the rest. */
+  private processIcmp(buf: Uint8Array, nowMs: number): Verdict {
+    const view = this.view;
+    if (view.icmpType === IcmpType.Echo) {
+      if (!this.vips.has(view.dst)) return this.drop(DropReason.NoService);
+      return icmpEchoReply(buf, view) ? Verdict.Reply : this.drop(DropReason.IcmpInnerBad);
+    }
+    if (!view.isIcmpError || view.innerProtocol === ICMP) return this.drop(DropReason.IcmpUnsupported);
+    const table = this.table;
+    const p = view.innerProtocol;
+    // An error about a packet we sent to a server: the quote is (client or local) → server.
+    let id = table.lookupInside(p, view.innerDst, view.innerDstPort, view.innerSrc, view.innerSrcPort);
+    if (id >= 0) {
+      const vip = table.vipAddr(id);
+      rewriteIcmpErrorInner(buf, view, table.clientAddr(id), table.clientPort(id), vip, table.vipPort(id));
+      // The client learns of the problem from the address it talked to, not from inside.
+      rewriteSrc(buf, view, vip, 0);
+      table.update(id, Dir.OUT, 0, view.totalLength, nowMs);
+      return Verdict.Forward;
+    }
+    // An error about a reply we sent to a client: the quote is VIP → client.
+    id = table.lookupOutside(p, view.innerDst, view.innerDstPort, view.innerSrc, view.innerSrcPort);
+    if (id >= 0) {
+      const fullnat = (table.flags(id) & ConnFlag.FULLNAT) !== 0;
+      const dst = fullnat ? table.localAddr(id) : table.clientAddr(id);
+      const dstPort = fullnat ? table.localPort(id) : table.clientPort(id);
+      rewriteIcmpErrorInner(buf, view, table.serverAddr(id), table.serverPort(id), dst, dstPort);
+      if (fullnat) rewriteSrc(buf, view, table.localAddr(id), 0);
+      table.update(id, Dir.IN, 0, view.totalLength, nowMs);
+      return Verdict.Forward;
+    }
+    return this.drop(DropReason.NoConnection);
+  }
+
+  private drop(reason: number): Verdict {
+    this.drops.count(reason);
+    return Verdict.Drop;
+  }
+
+  /** Frees what a removed connection held: pool counts, persistence, its fullnat port. */
+  private release(id: number): void {
+    const table = this.table;
+    const s = table.serviceId(id);
+    const i = table.serverIndex(id);
+    const state = this.services[s];
+    if (!state) return;
+    state.pool.onDisconnect(i, table.proto(id) !== TCP || table.state(id) !== TcpState.ESTABLISHED);
+    if (state.spec.persistenceMs > 0) this.persistence.detach(s, table.clientAddr(id), i, table.lastSeenMs(id));
+    if (state.ports) state.ports.release(table.proto(id), table.serverAddr(id), table.serverPort(id), table.localAddr(id), table.localPort(id));
+  }
+
+  /** Removes connections whose timeout has passed, doing at most `budget` work; returns how many. */
+  expire(nowMs: number, budget = 4096): number {
+    this.persistence.expire(nowMs);
+    return this.table.expire(nowMs, budget);
+  }
+
+  /** Changes a server's weight; applies to the next new connection. */
+  setWeight(service: number, server: number, weight: number): void {
+    this.services[service]?.pool.setWeight(server, weight);
+  }
+
+  /** Changes a server's administrative state (drain keeps existing connections, disabled cuts them). */
+  setAdmin(service: number, server: number, admin: AdminState): void {
+    this.services[service]?.pool.setAdmin(server, admin);
+  }
+
+  /** Marks a server up or down (from health monitors). */
+  setUp(service: number, server: number, up: boolean): void {
+    this.services[service]?.pool.setUp(server, up);
+  }
+
+  /** Active (established) and inactive connection counts of a server. */
+  connections(service: number, server: number): { active: number; inactive: number } {
+    const pool = this.services[service]?.pool;
+    return pool ? { active: pool.activeConns(server), inactive: pool.inactiveConns(server) } : { active: 0, inactive: 0 };
+  }
+}
+
+/** Map key of a service: protocol, VIP and port packed into one safe integer. */
+function serviceKey(proto: number, vip: number, port: number): number {
+  return (vip * 65536 + port) * 2 + (proto === UDP ? 1 : 0);
+}
