@@ -9,40 +9,10 @@ import { describe, test } from "node:test";
 import { DecodeFlags } from "../../../../src/core/packet/packet-view.ts";
 import { dropReasonNames } from "../../../../src/core/packet/drop-reason.ts";
 import { Dispatcher, Verdict } from "../../../../src/core/nat/dispatcher.ts";
-import type { DispatchSpec } from "../../../../src/core/nat/dispatcher-spec.ts";
-import { DEFAULT_TIMEOUTS } from "../../../../src/core/nat/conn-table.ts";
+import { C1, C2, LIP, S1, S2, VIP, goldenSpec } from "./golden-spec.ts";
 import { icmpEcho, icmpError, ip, tcp, toHex, udp, verifyChecksums, withVnet } from "../packet/packet-builder.ts";
 
-const VIP = "10.0.0.10";
-const LIP = "10.1.0.100";
-const S1 = "10.1.0.11";
-const S2 = "10.1.0.12";
-const C1 = "192.0.2.1";
-const C2 = "192.0.2.2";
 const SYN = 0x02, ACK = 0x10, PSH = 0x08;
-
-/** A spec with a nat TCP service (rr over two servers) and a fullnat UDP service. */
-export function goldenSpec(): DispatchSpec {
-  return {
-    maxConnections: 1024,
-    localPortMin: 20000,
-    localPortMax: 20999,
-    timeouts: { ...DEFAULT_TIMEOUTS },
-    services: [
-      {
-        name: "http", proto: 6, vip: ip(VIP), port: 80, fullnat: false, localAddrs: [], scheduler: "rr", persistenceMs: 0, persistencePrefix: 32,
-        servers: [
-          { name: "s1", addr: ip(S1), port: 80, weight: 1, admin: "active", up: true },
-          { name: "s2", addr: ip(S2), port: 8080, weight: 1, admin: "active", up: true },
-        ],
-      },
-      {
-        name: "dns", proto: 17, vip: ip(VIP), port: 53, fullnat: true, localAddrs: [ip(LIP)], scheduler: "rr", persistenceMs: 0, persistencePrefix: 32,
-        servers: [{ name: "s1", addr: ip(S1), port: 53, weight: 1, admin: "active", up: true }],
-      },
-    ],
-  };
-}
 
 interface Row {
   description: string;
