@@ -13,7 +13,7 @@ build:
     mkdir -p dist
     rev=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
     if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then rev="$rev+dirty"; fi; \
-    bun build --compile --minify-syntax --minify-whitespace src/main.ts --outfile dist/tandem --define "TANDEM_REVISION=\"$rev\"" >/dev/null
+    bun build --compile --minify-syntax --minify-whitespace src/main.ts src/platform/bun/dispatcher-worker.ts --outfile dist/tandem --define "TANDEM_REVISION=\"$rev\"" >/dev/null
     @dist/tandem version
 
 # The main job (npm start): build, then check the paper's example and show what the node would run.

@@ -46,7 +46,7 @@ for s in "${steps[@]}"; do
     docs-check) step docs-check "$bin/bun" test/tools/gen-config-docs.ts --check ;;
     unit) step unit "$bin/bun" test test/unit ;;
     deno) step deno "$bin/deno" test -A --no-check test/unit/core ;;
-    integration) step integration bash -c "test/deps.sh test && $bin/just build && $bin/bun test --timeout 120000 test/integration" ;;
+    integration) step integration bash -c "test/deps.sh test netns && $bin/just build && $bin/bun test --timeout 300000 test/integration" ;;
     *) echo "run-all.sh: unknown step \"$s\": expected ${all[*]}" >&2; exit 2 ;;
   esac
 done

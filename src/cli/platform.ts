@@ -1,5 +1,6 @@
 import type { HostFacts } from "../core/config/identify-node.ts";
 import type { Clock, LogLevel } from "../core/ports.ts";
+import type { DataPlaneHost } from "../engine/data-plane.ts";
 import type { StoreDatabase } from "../store/schema.ts";
 
 /** An open store: the drizzle database plus a way to close it cleanly. */
@@ -28,6 +29,12 @@ export interface Platform {
   openStore(path: string): OpenStore;
   /** Calls `handler` once on SIGTERM or SIGINT; returns a function that removes the handlers. */
   onStopSignal(handler: (signal: string) => void): () => void;
+  /** Calls `handler` on every SIGHUP (reload); returns a function that removes it. */
+  onReloadSignal(handler: () => void): () => void;
+  /** The ports the data plane needs (TUN worker, host commands, sysctls, journal files). */
+  dataPlaneHost(): DataPlaneHost;
+  /** Serves HTTP on `address:port`; returns a function that stops serving. Throws when it cannot bind. */
+  serve(address: string, port: number, fetch: (request: Request) => Response | Promise<Response>): () => void;
   /** Resident set size of this process in bytes. */
   rssBytes(): number;
   /** The process id, for logs and events. */

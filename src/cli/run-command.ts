@@ -11,6 +11,10 @@ import type { Platform } from "./platform.ts";
 import { openCliStore } from "./open-cli-store.ts";
 import { loadValidConfig } from "./read-config.ts";
 import { versionString } from "./version-command.ts";
+import { startDataPlane, type DataPlane } from "../engine/data-plane.ts";
+import { createApp } from "../web/create-app.ts";
+import type { Log } from "../core/ports.ts";
+import type { OpenStore } from "./platform.ts";
 
 /** Help text of `tandem run`. */
 export const runUsage = `Usage: tandem run --config FILE [--node NAME] [--store PATH] [--log-level LEVEL]
@@ -60,6 +64,37 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
     recordEvent(store.db, { timeMs: now, kind: "node_started", subject: node.name, detail: { version: versionString(), config: stored.version.id, pid: platform.pid, identifiedBy: identity.how } });
     nodeLog.info("Starting", { version: versionString(), config_version: stored.version.id, identified_by: identity.how, store: path });
     for (const line of describeConfig(config, node.name)) nodeLog.info(line);
+    let configVersion = stored.version.id;
+    let dataPlane: DataPlane | undefined;
+    if (config.vip.length > 0 || config.service.length > 0) {
+      try {
+        dataPlane = await startDataPlane(config, node.name, platform.dataPlaneHost(), nodeLog.with({ component: "dispatcher" }), `${dirname(path)}/plumbing-${node.name}.json`);
+      } catch (error) {
+        nodeLog.error("Cannot start the dispatcher", { reason: (error as Error).message });
+        recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: "node_failed", subject: node.name, detail: { reason: (error as Error).message } });
+        return ExitCode.Failure;
+      }
+    }
+    const startedAtMs = platform.clock.wallMs();
+    const app = createApp({
+      node: node.name,
+      version: versionString(),
+      configVersion: () => configVersion,
+      startedAtMs,
+      nowMs: () => platform.clock.wallMs(),
+      dispatcher: () => dataPlane?.engine.snapshot(),
+    });
+    let stopWeb: () => void = () => {};
+    try {
+      stopWeb = platform.serve(config.web.listen.address, config.web.listen.port, app.fetch);
+    } catch (error) {
+      nodeLog.error("Cannot start the web API", { reason: (error as Error).message });
+    }
+    const removeReload = platform.onReloadSignal(() => {
+      void reload(platform, configPath, node.name, store, dataPlane, nodeLog).then((version) => {
+        if (version !== undefined) configVersion = version;
+      });
+    });
     const signal = await new Promise<string>((resolve) => {
       const remove = platform.onStopSignal((sig) => {
         remove();
@@ -68,9 +103,39 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       nodeLog.info("Running", { pid: platform.pid, rss_mb: Math.round(platform.rssBytes() / 1048576) });
     });
     nodeLog.info("Stopping", { signal });
+    removeReload();
+    stopWeb();
+    await dataPlane?.stop();
     recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: "node_stopped", subject: node.name, detail: { signal } });
+    nodeLog.info("Stopped", { signal });
     return ExitCode.Ok;
   } finally {
     store.close();
   }
+}
+
+/**
+ * Re-reads the config on SIGHUP: an invalid file is refused (errors logged, nothing changes); a
+ * valid one is stored as a new version, and weight and server-state changes apply at once.
+ * Returns the stored version, or undefined when nothing was applied.
+ */
+async function reload(platform: Platform, configPath: string, nodeName: string, store: OpenStore, dataPlane: DataPlane | undefined, log: Log): Promise<number | undefined> {
+  const loaded = await loadValidConfig(platform, configPath);
+  if (!loaded) {
+    log.error("Reload refused: the config is invalid (errors above); still running the previous one");
+    return undefined;
+  }
+  if (!loaded.config.node.some((n) => n.name === nodeName)) {
+    log.error("Reload refused: this node is no longer in the config", { node: nodeName });
+    return undefined;
+  }
+  const now = platform.clock.wallMs();
+  const stored = importConfigVersion(store.db, { toml: loaded.file.text, source: `reload:${configPath}`, author: `node:${nodeName}`, createdAtMs: now });
+  if (stored.created) {
+    recordEvent(store.db, { timeMs: now, kind: "config_changed", subject: `version ${stored.version.id}`, detail: { source: stored.version.source, author: stored.version.author, parent: stored.version.parent, sha256: stored.version.sha256 } });
+  }
+  const restart = dataPlane?.reload(loaded.config) ?? [];
+  for (const reason of restart) log.warn("Reload needs a restart to take full effect", { reason });
+  log.info("Reloaded", { config_version: stored.version.id, restart_needed: restart.length > 0 });
+  return stored.version.id;
 }

@@ -163,21 +163,34 @@ describe("tandem config", () => {
   });
 });
 
+/**
+ * A node with no VIPs and no services: `run` starts no data plane, so it can run in this test's
+ * own network namespace (the root one) without touching it. Data-plane runs live in
+ * dispatcher.test.ts, inside namespaces. The web API gets a port of its own per test run.
+ */
+function idleConfig(): string {
+  const port = 20000 + (process.pid % 20000);
+  const path = join(dir, "idle.toml");
+  writeFileSync(path, `version = 1\n\n[cluster]\nname = "idle"\n\n[[node]]\nname = "solo"\ninterfaces.public = { device = "lo", address = "127.0.0.1/8" }\n\n[web]\nlisten = "127.0.0.1:${port}"\n`);
+  return path;
+}
+
 describe("tandem run", () => {
   test("starts, stores the config, and exits 0 on SIGTERM leaving events behind", async () => {
     const store = join(dir, "run", "run.db");
-    const node = start([TANDEM, "run", "--config", "examples/minimal.toml", "--store", store]);
+    const config = idleConfig();
+    const node = start([TANDEM, "run", "--config", config, "--store", store]);
     const running = await node.waitFor(/ Running node=solo pid=\d+ rss_mb=\d+/);
     const rssMb = Number(/rss_mb=(\d+)/.exec(running)![1]);
     console.log(`idle RSS of tandem run: ${rssMb} MB; binary size ${(statSync(TANDEM).size / 1048576).toFixed(1)} MB`);
     expect(node.lines.join("\n")).toContain('node=solo');
     node.proc.kill("SIGTERM");
     expect(await node.proc.exited).toBe(0);
-    expect(node.lines.at(-1)).toMatch(/ Stopping node=solo signal=SIGTERM$/);
+    expect(node.lines.at(-1)).toMatch(/ Stopped node=solo signal=SIGTERM$/);
     const db = new Database(store, { readonly: true });
     try {
       expect(db.query("SELECT kind FROM events ORDER BY id").all().map((r: any) => r.kind)).toEqual(["config_changed", "node_started", "node_stopped"]);
-      expect(db.query("SELECT source FROM config_versions").all()).toEqual([{ source: "run:examples/minimal.toml" }]);
+      expect(db.query("SELECT source FROM config_versions").all()).toEqual([{ source: `run:${config}` }]);
     } finally {
       db.close();
     }
@@ -185,7 +198,7 @@ describe("tandem run", () => {
 
   test("SIGINT stops it too, and a second start stores no new version", async () => {
     const store = join(dir, "run", "run.db");
-    const node = start([TANDEM, "run", "--config", "examples/minimal.toml", "--store", store]);
+    const node = start([TANDEM, "run", "--config", idleConfig(), "--store", store]);
     await node.waitFor(/ Running /);
     node.proc.kill("SIGINT");
     expect(await node.proc.exited).toBe(0);

@@ -2,6 +2,8 @@ import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { OpenStore, Platform } from "../../cli/platform.ts";
 import type { HostFacts } from "../../core/config/identify-node.ts";
+import type { WorkerLike } from "../../engine/dispatcher-engine.ts";
+import { bunHostCommands, bunSysctls, bunTextFiles } from "./host-commands.ts";
 import { integrityCheck, openStore } from "./open-store.ts";
 import { systemClock } from "./system-clock.ts";
 
@@ -32,6 +34,13 @@ function readMacs(): string[] {
   }
   return macs.sort();
 }
+
+/**
+ * Where the packet Worker's entry point is. In the compiled binary it is a second entry point
+ * (justfile: build), stored relative to the entry points' common root, src/; from source it is
+ * the file beside this one.
+ */
+const DISPATCHER_WORKER_URL = import.meta.url.includes("/$bunfs/") ? "./platform/bun/dispatcher-worker.ts" : new URL("./dispatcher-worker.ts", import.meta.url).href;
 
 /** The Bun implementation of the CLI's platform. */
 export function bunPlatform(): Platform {
@@ -71,6 +80,26 @@ export function bunPlatform(): Platform {
         process.off("SIGTERM", onSignal);
         process.off("SIGINT", onSignal);
       };
+    },
+    onReloadSignal(handler) {
+      const onHup = () => handler();
+      process.on("SIGHUP", onHup);
+      return () => process.off("SIGHUP", onHup);
+    },
+    dataPlaneHost: () => ({
+      commands: bunHostCommands(),
+      sysctls: bunSysctls(),
+      files: bunTextFiles(),
+      spawnWorker: () => new Worker(DISPATCHER_WORKER_URL) as unknown as WorkerLike,
+      randomSeed: () => crypto.getRandomValues(new Uint32Array(1))[0]!,
+    }),
+    serve(address, port, fetch) {
+      try {
+        const server = Bun.serve({ hostname: address, port, fetch, idleTimeout: 30 });
+        return () => void server.stop(true);
+      } catch (error) {
+        throw new Error(`Cannot listen on ${address}:${port}: ${(error as Error).message}`);
+      }
     },
     rssBytes: () => process.memoryUsage.rss(),
   };

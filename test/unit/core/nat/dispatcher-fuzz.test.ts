@@ -9,7 +9,7 @@ import process from "node:process";
 import { test } from "node:test";
 import { Dispatcher, Verdict } from "../../../../src/core/nat/dispatcher.ts";
 import { Prng, seedFrom } from "../packet/prng.ts";
-import { icmpEcho, icmpError, ip, tcp, udp } from "../packet/packet-builder.ts";
+import { icmpEcho, icmpError, tcp, udp } from "../packet/packet-builder.ts";
 import { goldenSpec, VIP, S1, LIP } from "./golden-spec.ts";
 
 const TOTAL = 1_000_000;
