@@ -1,0 +1,111 @@
+import type { Testbed } from "./testbed/topology.ts";
+
+/** Options for the test bed's tandem config. */
+export interface BedConfigOptions {
+  /** The fullnat local address (default the first free one, 10.201.0.200). */
+  readonly localAddress?: string;
+  /** Extra TOML appended at the end (more services, overrides). */
+  readonly extra?: string;
+  /** Server admin states by server name, for the http service (default all active). */
+  readonly states?: Readonly<Record<string, "active" | "drain" | "disabled">>;
+  /** TUN offloads (default true). */
+  readonly offload?: boolean;
+}
+
+/**
+ * The tandem.toml the dispatcher tests run: one node d1 in the bed, VIP 10.200.0.10, and these
+ * services over the bed's servers: http (nat, rr, :80), http-full (fullnat, rr, :81 → 80),
+ * dns (udp, nat, rr, :53), weighted (wrr 1:2:3, :82), sticky (persistence, :83) and
+ * closed (udp :5999 → a port nobody listens on, for ICMP port unreachable). Short timeouts make
+ * "the table empties after traffic stops" checkable in seconds.
+ */
+export function bedConfig(bed: Testbed, options: BedConfigOptions = {}): string {
+  const d = bed.addresses.dispatchers[0]!;
+  const servers = bed.addresses.servers;
+  const vip = bed.addresses.vip;
+  const list = (port: number, weights?: number[]) =>
+    servers.map((s, i) => `  { address = "${s.private}", port = ${port}${weights ? `, weight = ${weights[i]}` : ""}${port === 80 && options.states?.[s.name] ? `, state = "${options.states[s.name]}"` : ""} },`).join("\n");
+  return `version = 1
+
+[cluster]
+name = "bed"
+
+[[node]]
+name = "${d.name}"
+interfaces.public = { device = "${d.devices.public}", address = "${d.public}/24" }
+interfaces.private = { device = "${d.devices.private}", address = "${d.private}/24" }
+
+[dispatcher]
+tun = "tandem0"
+offload = ${options.offload ?? true}
+max_connections = 100000
+timeouts = { tcp_syn = "3s", tcp_established = "20s", tcp_fin = "3s", tcp_time_wait = "2s", tcp_close = "2s", udp = "2s", icmp = "2s" }
+
+[[vip]]
+name = "www"
+address = "${vip}"
+interface = "public"
+
+[[service]]
+name = "http"
+vip = "www"
+port = 80
+scheduler = "rr"
+servers = [
+${list(80)}
+]
+
+[[service]]
+name = "http-full"
+vip = "www"
+port = 81
+forwarding = "fullnat"
+local_addresses = ["${options.localAddress ?? "10.201.0.200"}"]
+scheduler = "rr"
+servers = [
+${list(80).replaceAll(/, state = "[a-z]+"/g, "")}
+]
+
+[[service]]
+name = "dns"
+vip = "www"
+port = 53
+protocol = "udp"
+scheduler = "rr"
+servers = [
+${list(53)}
+]
+
+[[service]]
+name = "weighted"
+vip = "www"
+port = 82
+scheduler = "wrr"
+servers = [
+${list(80, [1, 2, 3]).replaceAll(/, state = "[a-z]+"/g, "")}
+]
+
+[[service]]
+name = "sticky"
+vip = "www"
+port = 83
+scheduler = "rr"
+persistence = "60s"
+servers = [
+${list(80).replaceAll(/, state = "[a-z]+"/g, "")}
+]
+
+[[service]]
+name = "closed"
+vip = "www"
+port = 5999
+protocol = "udp"
+servers = [{ address = "${servers[0]!.private}" }]
+
+[web]
+listen = "127.0.0.1:8080"
+
+[store]
+path = "tandem.db"
+${options.extra ?? ""}`;
+}
