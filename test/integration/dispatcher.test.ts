@@ -171,4 +171,22 @@ describe("clean state", () => {
     expect((await bed.exec("d1", ["ip", "link", "show", "tandem0"])).code).not.toBe(0);
     expect((await bed.execOk("d1", ["sysctl", "-n", "net.ipv4.conf.all.rp_filter"])).stdout.trim()).toBe("0");
   });
+
+  test("after SIGKILL, a restart removes the leftovers first and serves again; its stop leaves nothing", async () => {
+    const rulesNow = async () => (await bed.execOk("d1", ["ip", "rule"])).stdout.split("\n").filter((l) => l.includes("lookup 7100")).length;
+    const killed = await startTandem(bed, "d1", bedConfig(bed));
+    await killed.waitForLog(/ Dispatcher ready /);
+    const rules = await rulesNow();
+    expect(rules).toBeGreaterThan(0);
+    killed.proc.signal("SIGKILL");
+    await killed.proc.exited;
+    expect(await rulesNow()).toBe(rules);
+    const again = await startTandem(bed, "d1", bedConfig(bed));
+    await again.waitForLog(/ Dispatcher ready /);
+    expect(await rulesNow()).toBe(rules);
+    expect((await curl(bed, `http://${vip}/`)).status).toBe(200);
+    expect(await again.stop()).toBe(0);
+    expect(await rulesNow()).toBe(0);
+    expect((await bed.execOk("d1", ["ip", "neigh", "show", "proxy"])).stdout.trim()).toBe("");
+  }, 60_000);
 });
