@@ -21,6 +21,12 @@ export const Verdict = {
   Forward: 1,
   /** Turned into an answer (ICMP echo reply) in place; written back like Forward. */
   Reply: 2,
+  /**
+   * Not ours: a server's packet that the policy rules steered here but that belongs to no
+   * tracked connection (a client talking to the server directly). Written back unchanged; it
+   * comes back out of the TUN, where the steering rules (iif) no longer match, and is routed.
+   */
+  Pass: 3,
 } as const;
 
 /** One of the verdicts above. */
@@ -62,6 +68,10 @@ export class Dispatcher {
   private readonly services: ServiceState[];
   private readonly byKey = new Map<number, number>();
   private readonly vips = new Set<number>();
+  private readonly serverAddrs = new Set<number>();
+  private readonly localAddrs = new Set<number>();
+  /** Packets passed through unchanged (see `Verdict.Pass`). */
+  passed = 0;
   private readonly persistence: PersistenceTable;
   private readonly conn = new ConnSpec();
   private readonly flow = { srcAddr: 0, srcPort: 0 };
@@ -76,6 +86,8 @@ export class Dispatcher {
     this.services = spec.services.map((s, index) => {
       this.byKey.set(serviceKey(s.proto, s.vip, s.port), index);
       this.vips.add(s.vip);
+      for (const r of s.servers) this.serverAddrs.add(r.addr);
+      for (const a of s.localAddrs) this.localAddrs.add(a);
       if (s.persistenceMs > 0) this.persistence.setService(index, { timeoutMs: s.persistenceMs, prefixLength: s.persistencePrefix });
       const pool = new ServerPool(s.servers.map((r) => ({ weight: r.weight, admin: r.admin, up: r.up, key: serverKey(r.addr, r.port) })));
       const ports = s.fullnat
@@ -174,7 +186,10 @@ export class Dispatcher {
   private newConnection(buf: Uint8Array, nowMs: number): Verdict {
     const view = this.view;
     const s = this.byKey.get(serviceKey(view.protocol, view.dst, view.dstPort));
-    if (s === undefined) return this.drop(this.vips.has(view.dst) ? DropReason.NoService : DropReason.NoConnection);
+    if (s === undefined) {
+      if (this.vips.has(view.dst)) return this.drop(DropReason.NoService);
+      return this.notOurs();
+    }
     // Only a SYN opens a TCP connection; anything else is a stray (or a connection we lost).
     if (view.protocol === TCP && (view.tcpFlags & (TcpFlag.Syn | TcpFlag.Ack | TcpFlag.Rst)) !== TcpFlag.Syn) {
       return this.drop(DropReason.NoConnection);
@@ -228,10 +243,10 @@ export class Dispatcher {
   private processIcmp(buf: Uint8Array, nowMs: number): Verdict {
     const view = this.view;
     if (view.icmpType === IcmpType.Echo) {
-      if (!this.vips.has(view.dst)) return this.drop(DropReason.NoService);
+      if (!this.vips.has(view.dst)) return this.serverAddrs.has(view.src) ? this.notOurs() : this.drop(DropReason.NoService);
       return icmpEchoReply(buf, view) ? Verdict.Reply : this.drop(DropReason.IcmpInnerBad);
     }
-    if (!view.isIcmpError || view.innerProtocol === ICMP) return this.drop(DropReason.IcmpUnsupported);
+    if (!view.isIcmpError || view.innerProtocol === ICMP) return this.serverAddrs.has(view.src) ? this.notOurs() : this.drop(DropReason.IcmpUnsupported);
     const table = this.table;
     const p = view.innerProtocol;
     // An error about a packet we sent to a server: the quote is (client or local) → server.
@@ -254,6 +269,16 @@ export class Dispatcher {
       if (fullnat) rewriteSrc(buf, view, table.localAddr(id), 0);
       table.update(id, Dir.IN, 0, view.totalLength, nowMs);
       return Verdict.Forward;
+    }
+    return this.notOurs();
+  }
+
+  /** A packet of no connection and no service: pass a server's steered packet on, drop the rest. */
+  private notOurs(): Verdict {
+    const view = this.view;
+    if (this.serverAddrs.has(view.src) && !this.vips.has(view.dst) && !this.localAddrs.has(view.dst)) {
+      this.passed++;
+      return Verdict.Pass;
     }
     return this.drop(DropReason.NoConnection);
   }

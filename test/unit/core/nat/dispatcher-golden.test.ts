@@ -117,6 +117,24 @@ const rows: Row[] = [
     output: () => "no_connection",
   },
   {
+    description: "a server's reply that belongs to no connection (a client talking to it directly) passes unchanged",
+    input: () => tcp({ src: S1, dst: "192.0.2.77" }, { srcPort: 80, dstPort: 5555, flags: SYN | ACK }),
+    verdict: Verdict.Pass,
+    output: () => tcp({ src: S1, dst: "192.0.2.77" }, { srcPort: 80, dstPort: 5555, flags: SYN | ACK }),
+  },
+  {
+    description: "a server's ICMP echo reply to a client that pinged it directly passes unchanged",
+    input: () => icmpEcho({ src: S1, dst: "192.0.2.77" }, { type: 0, id: 9 }),
+    verdict: Verdict.Pass,
+    output: () => icmpEcho({ src: S1, dst: "192.0.2.77" }, { type: 0, id: 9 }),
+  },
+  {
+    description: "a stranger's packet that is no reply of ours is dropped, not passed",
+    input: () => tcp({ src: "10.9.9.9", dst: "192.0.2.77" }, { srcPort: 80, dstPort: 5555, flags: ACK }),
+    verdict: Verdict.Drop,
+    output: () => "no_connection",
+  },
+  {
     description: "ping to the VIP is answered by the dispatcher",
     input: () => icmpEcho({ src: C1, dst: VIP, ttl: 61 }, { type: 8, id: 77, seq: 3, payload }),
     verdict: Verdict.Reply,
