@@ -7,7 +7,6 @@
  */
 
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { dlopen } from "bun:ffi";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +15,7 @@ import { planHostPlumbing, type HostPlumbing } from "../../src/core/nat/plan-hos
 import { applyHostPlumbing, removeHostPlumbing, type PlumbingHost } from "../../src/engine/host-plumbing.ts";
 import { bunHostCommands, bunSysctls, bunTextFiles } from "../../src/platform/bun/host-commands.ts";
 import { openTun, type TunDevice } from "../../src/platform/bun/tun-device.ts";
+import { inNamespace, must, run } from "./netns-thread.ts";
 
 const ID = `${process.pid}`;
 const D = `tandem-pl-d-${ID}`;
@@ -26,8 +26,6 @@ const CLIENT = "10.210.0.2";
 const SERVER = "10.211.0.11";
 const LIP = "10.211.0.200";
 const TABLE = 7100;
-const CLONE_NEWNET = 0x40000000;
-const O_RDONLY_CLOEXEC = 0x80000;
 const READ_DEADLINE_MS = 3000;
 
 const CONFIG = `version = 1
@@ -62,38 +60,9 @@ local_addresses = ["${LIP}"]
 servers = [{ address = "${SERVER}" }]
 `;
 
-const libc = dlopen("libc.so.6", {
-  open: { args: ["cstring", "i32"], returns: "i32" },
-  setns: { args: ["i32", "i32"], returns: "i32" },
-  close: { args: ["i32"], returns: "i32" },
-}).symbols;
-
-function run(argv: string[]): { code: number; stdout: string; stderr: string } {
-  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
-  return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
-
-function must(argv: string[]): string {
-  const r = run(argv);
-  if (r.code !== 0) throw new Error(`"${argv.join(" ")}" exited with ${r.code}: ${r.stderr.trim()}`);
-  return r.stdout;
-}
-
 /** Opens the TUN device with this thread inside the dispatcher namespace, then switches back. */
 function openTunInDispatcher(name: string): TunDevice {
-  const home = libc.open("/proc/thread-self/ns/net", O_RDONLY_CLOEXEC);
-  const target = libc.open(`/run/netns/${D}`, O_RDONLY_CLOEXEC);
-  try {
-    if (home < 0 || target < 0 || libc.setns(target, CLONE_NEWNET) !== 0) throw new Error(`Cannot enter namespace "${D}"`);
-    try {
-      return openTun({ name });
-    } finally {
-      if (libc.setns(home, CLONE_NEWNET) !== 0) throw new Error("Cannot return to the home namespace");
-    }
-  } finally {
-    if (home >= 0) libc.close(home);
-    if (target >= 0) libc.close(target);
-  }
+  return inNamespace(D, () => openTun({ name }));
 }
 
 const json = (ns: string, ...args: string[]) => JSON.parse(must(["ip", "-n", ns, "-j", ...args])) as Record<string, unknown>[];

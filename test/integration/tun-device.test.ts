@@ -7,8 +7,8 @@
  */
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { dlopen } from "bun:ffi";
 import { join } from "node:path";
+import { CLONE_NEWNET, O_RDONLY_CLOEXEC, inNamespace, must, run } from "./netns-thread.ts";
 import { openTun, TUN_MAX_PACKET, type TunDevice, type TunOptions } from "../../src/platform/bun/tun-device.ts";
 
 const NS = `tandem-tun-${process.pid}`;
@@ -16,44 +16,6 @@ const LOCAL = "10.200.0.1";
 const REMOTE = "10.200.9.9";
 const UDP_PORT = 5555;
 const READ_DEADLINE_MS = 3000;
-const CLONE_NEWNET = 0x40000000;
-const O_RDONLY_CLOEXEC = 0x80000;
-
-const libc = dlopen("libc.so.6", {
-  open: { args: ["cstring", "i32"], returns: "i32" },
-  setns: { args: ["i32", "i32"], returns: "i32" },
-  close: { args: ["i32"], returns: "i32" },
-}).symbols;
-
-function run(argv: string[]): { code: number; stdout: string; stderr: string } {
-  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
-  return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-}
-
-function must(argv: string[]): string {
-  const r = run(argv);
-  if (r.code !== 0) throw new Error(`"${argv.join(" ")}" exited with ${r.code}: ${r.stderr.trim()}`);
-  return r.stdout;
-}
-
-/** Runs `fn` with this thread inside namespace `ns`, then switches it back, even on failure. */
-function inNamespace<T>(ns: string, fn: () => T): T {
-  const home = libc.open("/proc/thread-self/ns/net", O_RDONLY_CLOEXEC);
-  const target = libc.open(`/run/netns/${ns}`, O_RDONLY_CLOEXEC);
-  try {
-    if (home < 0 || target < 0) throw new Error(`Cannot open the namespaces "${ns}" and home`);
-    if (libc.setns(target, CLONE_NEWNET) !== 0) throw new Error(`Cannot enter namespace "${ns}"`);
-    try {
-      return fn();
-    } finally {
-      if (libc.setns(home, CLONE_NEWNET) !== 0) throw new Error("Cannot return to the home namespace");
-    }
-  } finally {
-    if (home >= 0) libc.close(home);
-    if (target >= 0) libc.close(target);
-  }
-}
-
 /** Opens a TUN device inside the test namespace and routes REMOTE/32 through it. */
 function openInNamespace(options: TunOptions): TunDevice {
   const dev = inNamespace(NS, () => openTun(options));
