@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { DispatcherSnapshot } from "../../src/engine/dispatcher-engine.ts";
 import type { BedProcess, Testbed } from "./testbed/topology.ts";
 import { TANDEM } from "./tandem-binary.ts";
 
@@ -19,7 +20,7 @@ export interface TandemNode {
   /** Number of stderr lines so far (to wait for lines after this point). */
   lineCount(): number;
   /** GET /api/v1/status through the node's own loopback. */
-  status(): Promise<{ dispatcher: { connections: number; drops: Record<string, number>; services: { name: string; servers: { name: string; connections: number }[] }[] } }>;
+  status(): Promise<{ dispatcher: DispatcherSnapshot }>;
   /** Rewrites the config file and sends SIGHUP; resolves when the node logged "Reloaded". */
   reload(toml: string): Promise<void>;
   /** SIGTERM; resolves with the exit code. */
