@@ -4,6 +4,7 @@
  * the bench compares (direct, nftables, HAProxy, tandem nat, tandem fullnat) ends at the same
  * nginx and the same iperf3.
  */
+import { BED_CONFIG_TAIL, bedConfigHead } from "../test/integration/dispatcher-config.ts";
 import type { Testbed } from "../test/integration/testbed/topology.ts";
 
 /** VIP ports of the bench's tandem services; nat and fullnat each get their own. */
@@ -25,14 +26,13 @@ export const FULLNAT_LOCAL_ADDRESS = "10.201.0.200";
  * fill the table and reused client ports find their old entry expired.
  */
 export function dataplaneConfig(bed: Testbed, serverName: string, options: { offload?: boolean } = {}): string {
-  const d = bed.addresses.dispatchers[0]!;
   const server = bed.addresses.servers.find((s) => s.name === serverName);
   if (!server) throw new Error(`Unknown server "${serverName}": expected one of ${bed.addresses.servers.map((s) => s.name).join(", ")}`);
   const one = (port: number) => `servers = [{ address = "${server.private}", port = ${port} }]`;
   const service = (name: string, port: number, target: number, protocol: "tcp" | "udp", mode: "nat" | "fullnat") => `
 [[service]]
 name = "${name}"
-vip = "bench"
+vip = "www"
 port = ${port}
 protocol = "${protocol}"
 forwarding = "${mode}"
@@ -47,31 +47,7 @@ ${one(target)}
       service(`iperf-udp-${mode}`, p.iperf, IPERF_PORT, "udp", mode),
     ];
   });
-  return `version = 1
-
-[cluster]
-name = "bench"
-
-[[node]]
-name = "${d.name}"
-interfaces.public = { device = "${d.devices.public}", address = "${d.public}/24" }
-interfaces.private = { device = "${d.devices.private}", address = "${d.private}/24" }
-
-[dispatcher]
-tun = "tandem0"
-offload = ${options.offload ?? true}
-max_connections = 1000000
-timeouts = { tcp_syn = "3s", tcp_established = "20s", tcp_fin = "3s", tcp_time_wait = "2s", tcp_close = "2s", udp = "2s", icmp = "2s" }
-
-[[vip]]
-name = "bench"
-address = "${bed.addresses.vip}"
-interface = "public"
-${services.join("")}
-[web]
-listen = "127.0.0.1:8080"
-
-[store]
-path = "tandem.db"
+  return `${bedConfigHead(bed, { cluster: "bench", offload: options.offload ?? true, maxConnections: 1000000 })}${services.join("")}
+${BED_CONFIG_TAIL}
 `;
 }

@@ -20,32 +20,10 @@ export interface BedConfigOptions {
  * "the table empties after traffic stops" checkable in seconds.
  */
 export function bedConfig(bed: Testbed, options: BedConfigOptions = {}): string {
-  const d = bed.addresses.dispatchers[0]!;
   const servers = bed.addresses.servers;
-  const vip = bed.addresses.vip;
   const list = (port: number, weights?: number[]) =>
     servers.map((s, i) => `  { address = "${s.private}", port = ${port}${weights ? `, weight = ${weights[i]}` : ""}${port === 80 && options.states?.[s.name] ? `, state = "${options.states[s.name]}"` : ""} },`).join("\n");
-  return `version = 1
-
-[cluster]
-name = "bed"
-
-[[node]]
-name = "${d.name}"
-interfaces.public = { device = "${d.devices.public}", address = "${d.public}/24" }
-interfaces.private = { device = "${d.devices.private}", address = "${d.private}/24" }
-
-[dispatcher]
-tun = "tandem0"
-offload = ${options.offload ?? true}
-max_connections = 100000
-timeouts = { tcp_syn = "3s", tcp_established = "20s", tcp_fin = "3s", tcp_time_wait = "2s", tcp_close = "2s", udp = "2s", icmp = "2s" }
-
-[[vip]]
-name = "www"
-address = "${vip}"
-interface = "public"
-
+  return `${bedConfigHead(bed, { cluster: "bed", offload: options.offload ?? true, maxConnections: 100000 })}
 [[service]]
 name = "http"
 vip = "www"
@@ -102,10 +80,42 @@ port = 5999
 protocol = "udp"
 servers = [{ address = "${servers[0]!.private}" }]
 
-[web]
+${BED_CONFIG_TAIL}${options.extra ?? ""}`;
+}
+
+/** The end of every bed config: the web API on the node's loopback, the store beside the config. */
+export const BED_CONFIG_TAIL = `[web]
 listen = "127.0.0.1:8080"
 
 [store]
 path = "tandem.db"
-${options.extra ?? ""}`;
+`;
+
+/**
+ * The start of every bed config: node d1 with its public and private interfaces, the dispatcher
+ * with short test timeouts, and the bed's VIP named "www"; services follow.
+ */
+export function bedConfigHead(bed: Testbed, options: { cluster: string; offload: boolean; maxConnections: number }): string {
+  const d = bed.addresses.dispatchers[0]!;
+  return `version = 1
+
+[cluster]
+name = "${options.cluster}"
+
+[[node]]
+name = "${d.name}"
+interfaces.public = { device = "${d.devices.public}", address = "${d.public}/24" }
+interfaces.private = { device = "${d.devices.private}", address = "${d.private}/24" }
+
+[dispatcher]
+tun = "tandem0"
+offload = ${options.offload}
+max_connections = ${options.maxConnections}
+timeouts = { tcp_syn = "3s", tcp_established = "20s", tcp_fin = "3s", tcp_time_wait = "2s", tcp_close = "2s", udp = "2s", icmp = "2s" }
+
+[[vip]]
+name = "www"
+address = "${bed.addresses.vip}"
+interface = "public"
+`;
 }
