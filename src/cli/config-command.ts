@@ -9,7 +9,7 @@ import {
   StoreError,
   type ConfigVersion,
 } from "../store/config-versions.ts";
-import { recordEvent } from "../store/events.ts";
+import { recordConfigChanged } from "../store/events.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { parseArgs, UsageError } from "./parse-args.ts";
 import type { OpenStore, Platform } from "./platform.ts";
@@ -62,7 +62,7 @@ async function importFile(platform: Platform, store: OpenStore, path: string | u
   const source = `import:${path.startsWith("/") ? path : `${platform.cwd()}/${path}`}`;
   const { version, created } = importConfigVersion(store.db, { toml: file.text, source, author: by, createdAtMs: platform.clock.wallMs() });
   if (created) {
-    recordEvent(store.db, { timeMs: version.createdAtMs, kind: "config_changed", subject: `version ${version.id}`, detail: { source, author: by, parent: version.parent, sha256: version.sha256 } });
+    recordConfigChanged(store.db, version);
     platform.stdout(`Stored version ${version.id} (sha256 ${version.sha256.slice(0, 12)})\n`);
   } else {
     platform.stdout(`Unchanged: version ${version.id} already has this text\n`);
@@ -124,7 +124,7 @@ export async function configCommand(argv: readonly string[], platform: Platform)
         const id = versionNumber(a, "N");
         mustGet(store, id);
         const { version } = rollbackConfig(store.db, id, { author: by, createdAtMs: platform.clock.wallMs() });
-        recordEvent(store.db, { timeMs: version.createdAtMs, kind: "config_changed", subject: `version ${version.id}`, detail: { source: version.source, author: by, parent: version.parent, sha256: version.sha256 } });
+        recordConfigChanged(store.db, version);
         platform.stdout(`Stored version ${version.id}, equal to version ${id}\n`);
         return ExitCode.Ok;
       }

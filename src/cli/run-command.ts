@@ -3,7 +3,7 @@ import { identifyNode } from "../core/config/identify-node.ts";
 import { createLog } from "../core/log/create-log.ts";
 import type { LogLevel } from "../core/ports.ts";
 import { importConfigVersion, verifyConfigVersions } from "../store/config-versions.ts";
-import { recordEvent } from "../store/events.ts";
+import { recordConfigChanged, recordEvent } from "../store/events.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { parseArgs, UsageError } from "./parse-args.ts";
 import { dirname, resolvePath } from "./paths.ts";
@@ -59,7 +59,7 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
     const now = platform.clock.wallMs();
     const stored = importConfigVersion(store.db, { toml: file.text, source: `run:${configPath}`, author: `node:${node.name}`, createdAtMs: now });
     if (stored.created) {
-      recordEvent(store.db, { timeMs: now, kind: "config_changed", subject: `version ${stored.version.id}`, detail: { source: stored.version.source, author: stored.version.author, parent: stored.version.parent, sha256: stored.version.sha256 } });
+      recordConfigChanged(store.db, stored.version);
     }
     recordEvent(store.db, { timeMs: now, kind: "node_started", subject: node.name, detail: { version: versionString(), config: stored.version.id, pid: platform.pid, identifiedBy: identity.how } });
     nodeLog.info("Starting", { version: versionString(), config_version: stored.version.id, identified_by: identity.how, store: path });
@@ -132,7 +132,7 @@ async function reload(platform: Platform, configPath: string, nodeName: string, 
   const now = platform.clock.wallMs();
   const stored = importConfigVersion(store.db, { toml: loaded.file.text, source: `reload:${configPath}`, author: `node:${nodeName}`, createdAtMs: now });
   if (stored.created) {
-    recordEvent(store.db, { timeMs: now, kind: "config_changed", subject: `version ${stored.version.id}`, detail: { source: stored.version.source, author: stored.version.author, parent: stored.version.parent, sha256: stored.version.sha256 } });
+    recordConfigChanged(store.db, stored.version);
   }
   const restart = dataPlane?.reload(loaded.config) ?? [];
   for (const reason of restart) log.warn("Reload needs a restart to take full effect", { reason });

@@ -73,3 +73,13 @@ export function listEvents(db: StoreDatabase, query: EventQuery): StoreEvent[] {
 function toStoreEvent(row: typeof events.$inferSelect): StoreEvent {
   return { ...row, detail: JSON.parse(row.detail) as Record<string, unknown> };
 }
+
+/** Records the `config_changed` event for a newly stored config version (import, rollback, run, reload). */
+export function recordConfigChanged(db: StoreDatabase, version: { id: number; createdAtMs: number; source: string; author: string; parent: number | null; sha256: string }): StoreEvent {
+  return recordEvent(db, {
+    timeMs: version.createdAtMs,
+    kind: "config_changed",
+    subject: `version ${version.id}`,
+    detail: { source: version.source, author: version.author, parent: version.parent, sha256: version.sha256 },
+  });
+}

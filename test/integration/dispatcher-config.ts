@@ -21,8 +21,14 @@ export interface BedConfigOptions {
  */
 export function bedConfig(bed: Testbed, options: BedConfigOptions = {}): string {
   const servers = bed.addresses.servers;
-  const list = (port: number, weights?: number[]) =>
-    servers.map((s, i) => `  { address = "${s.private}", port = ${port}${weights ? `, weight = ${weights[i]}` : ""}${port === 80 && options.states?.[s.name] ? `, state = "${options.states[s.name]}"` : ""} },`).join("\n");
+  const list = (port: number, extra: { weights?: number[]; states?: BedConfigOptions["states"] } = {}) =>
+    servers
+      .map((s, i) => {
+        const weight = extra.weights ? `, weight = ${extra.weights[i]}` : "";
+        const state = extra.states?.[s.name] ? `, state = "${extra.states[s.name]}"` : "";
+        return `  { address = "${s.private}", port = ${port}${weight}${state} },`;
+      })
+      .join("\n");
   return `${bedConfigHead(bed, { cluster: "bed", offload: options.offload ?? true, maxConnections: 100000 })}
 [[service]]
 name = "http"
@@ -30,7 +36,7 @@ vip = "www"
 port = 80
 scheduler = "rr"
 servers = [
-${list(80)}
+${list(80, { states: options.states })}
 ]
 
 [[service]]
@@ -41,7 +47,7 @@ forwarding = "fullnat"
 local_addresses = ["${options.localAddress ?? "10.201.0.200"}"]
 scheduler = "rr"
 servers = [
-${list(80).replaceAll(/, state = "[a-z]+"/g, "")}
+${list(80)}
 ]
 
 [[service]]
@@ -60,7 +66,7 @@ vip = "www"
 port = 82
 scheduler = "wrr"
 servers = [
-${list(80, [1, 2, 3]).replaceAll(/, state = "[a-z]+"/g, "")}
+${list(80, { weights: [1, 2, 3] })}
 ]
 
 [[service]]
@@ -70,7 +76,7 @@ port = 83
 scheduler = "rr"
 persistence = "60s"
 servers = [
-${list(80).replaceAll(/, state = "[a-z]+"/g, "")}
+${list(80)}
 ]
 
 [[service]]

@@ -14,6 +14,11 @@ export interface SpecDiff {
   readonly restart: readonly string[];
 }
 
+/** The spec with every live-changeable value blanked, as text: equal texts mean the same structure. */
+function structureOf(spec: DispatchSpec): string {
+  return JSON.stringify({ ...spec, services: spec.services.map((s) => ({ ...s, servers: s.servers.map((r) => ({ ...r, weight: 0, admin: "active" })) })) });
+}
+
 /**
  * Compares two dispatch specs. Weight and admin-state changes of the same server (same service
  * name, same address:port, same position) are live changes; anything structural is listed under
@@ -22,9 +27,7 @@ export interface SpecDiff {
 export function diffDispatchSpec(current: DispatchSpec, next: DispatchSpec): SpecDiff {
   const live: LiveChange[] = [];
   const restart: string[] = [];
-  const structural = (a: DispatchSpec, b: DispatchSpec) => JSON.stringify({ ...a, services: a.services.map((s) => ({ ...s, servers: s.servers.map((r) => ({ ...r, weight: 0, admin: "active" })) })) }) !==
-    JSON.stringify({ ...b, services: b.services.map((s) => ({ ...s, servers: s.servers.map((r) => ({ ...r, weight: 0, admin: "active" })) })) });
-  if (structural(current, next)) {
+  if (structureOf(current) !== structureOf(next)) {
     const names = (s: DispatchSpec) => s.services.map((x) => x.name).join(", ");
     restart.push(names(current) === names(next) ? "a service's address, port, scheduler, servers or timeouts changed" : `services changed from [${names(current)}] to [${names(next)}]`);
     return { live, restart };
