@@ -23,6 +23,8 @@ export interface Platform {
   cwd(): string;
   readFile(path: string): Promise<Uint8Array>;
   ensureDirectory(path: string): void;
+  /** Appends `text` to the file or device at `path` (created if missing), synchronously. */
+  appendText(path: string, text: string): void;
   stdout(text: string): void;
   stderr(text: string): void;
   hostFacts(): Promise<HostFacts>;

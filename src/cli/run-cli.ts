@@ -4,6 +4,7 @@ import { configCommand, configUsage } from "./config-command.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { UsageError } from "./parse-args.ts";
 import type { Platform } from "./platform.ts";
+import { netUpCommand, netUpUsage } from "./net-up-command.ts";
 import { runCommand, runUsage } from "./run-command.ts";
 import { versionCommand, versionUsage } from "./version-command.ts";
 
@@ -16,6 +17,7 @@ Commands:
   run --config FILE    run this host's node until SIGTERM/SIGINT
   check FILE...        validate config files (every problem as FILE:LINE:COL: key.path: message)
   config SUBCOMMAND    versioned config store: import, export, history, diff, rollback
+  net-up --config FILE configure this host's interfaces, default route and host name
   version              print the version and git revision
 
 Run "tandem COMMAND --help" for a command's options. Exit status: 0 ok, 1 invalid config,
@@ -27,6 +29,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   run: { usage: runUsage, run: runCommand },
   check: { usage: checkUsage, run: checkCommand },
   config: { usage: configUsage, run: configCommand },
+  "net-up": { usage: netUpUsage, run: netUpCommand },
   version: { usage: versionUsage, run: (_argv, platform) => versionCommand(platform) },
 };
 

@@ -1,4 +1,6 @@
 import { describeConfig } from "../core/config/describe-config.ts";
+import { describeConsole } from "../core/config/describe-console.ts";
+import { staticRole } from "../core/config/static-role.ts";
 import { identifyNode } from "../core/config/identify-node.ts";
 import { createLog } from "../core/log/create-log.ts";
 import type { LogLevel } from "../core/ports.ts";
@@ -17,7 +19,7 @@ import type { Log } from "../core/ports.ts";
 import type { OpenStore } from "./platform.ts";
 
 /** Help text of `tandem run`. */
-export const runUsage = `Usage: tandem run --config FILE [--node NAME] [--store PATH] [--log-level LEVEL]
+export const runUsage = `Usage: tandem run --config FILE [--node NAME] [--store PATH] [--log-level LEVEL] [--console PATH]
 
 Runs this host's node of the config until SIGTERM or SIGINT, then stops cleanly (exit 0).
 The config is validated first and stored as a new version if it changed.
@@ -26,6 +28,7 @@ The config is validated first and stored as a new version if it changed.
   --node NAME        run as node NAME instead of finding this host by MAC address or hostname
   --store PATH       the sqlite store (default: store.path of the config, relative to the file)
   --log-level LEVEL  debug, info, warn or error (default: log.level of the config)
+  --console PATH     also write a one-screen status to PATH (the appliance: /dev/console) once serving
 
 Exit status: 0 stopped by a signal, 1 invalid config, 2 usage, 3 store or system error, 4 no node matches this host.`;
 
@@ -33,7 +36,7 @@ const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
 /** `tandem run`: loads and stores the config, identifies the node, runs until a stop signal. */
 export async function runCommand(argv: readonly string[], platform: Platform): Promise<ExitCode> {
-  const args = parseArgs(argv, { values: ["config", "node", "store", "log-level"] });
+  const args = parseArgs(argv, { values: ["config", "node", "store", "log-level", "console"] });
   const configPath = args.flags.get("config");
   if (configPath === undefined) throw new UsageError('Missing "--config FILE"');
   if (args.positional.length > 0) throw new UsageError(`Unexpected argument "${args.positional[0]}"`);
@@ -66,7 +69,11 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
     for (const line of describeConfig(config, node.name)) nodeLog.info(line);
     let configVersion = stored.version.id;
     let dataPlane: DataPlane | undefined;
-    if (config.vip.length > 0 || config.service.length > 0) {
+    // Until the heartbeat decides roles at run time, a pair's standby leaves VIPs and the
+    // dispatcher alone: two nodes answering ARP for one VIP would split the clients between them.
+    const role = staticRole(config, node.name);
+    if (role === "standby") nodeLog.info("Standby: the dispatcher and VIPs stay with the active node", { active: config.node.find((n) => staticRole(config, n.name) === "active")?.name });
+    if (role === "active" && (config.vip.length > 0 || config.service.length > 0)) {
       try {
         dataPlane = await startDataPlane(config, node.name, platform.dataPlaneHost(), nodeLog.with({ component: "dispatcher" }), `${dirname(path)}/plumbing-${node.name}.json`);
       } catch (error) {
@@ -101,6 +108,15 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
         resolve(sig);
       });
       nodeLog.info("Running", { pid: platform.pid, rss_mb: Math.round(platform.rssBytes() / 1048576) });
+      const consolePath = args.flags.get("console");
+      if (consolePath !== undefined) {
+        const screen = describeConsole(config, { nodeName: node.name, role, version: versionString(), configVersion, identifiedBy: identity.how });
+        try {
+          platform.appendText(consolePath, `\n${screen.join("\n")}\n`);
+        } catch (error) {
+          nodeLog.warn("Cannot write the status screen", { path: consolePath, reason: (error as Error).message });
+        }
+      }
     });
     nodeLog.info("Stopping", { signal });
     removeReload();

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { OpenStore, Platform } from "../../cli/platform.ts";
 import type { HostFacts } from "../../core/config/identify-node.ts";
@@ -65,6 +65,7 @@ export function bunPlatform(): Platform {
         throw new Error(`Cannot create directory "${path}": ${describeError(error)}`);
       }
     },
+    appendText: (path, text) => appendFileSync(path, text),
     stdout: (text) => void process.stdout.write(text),
     stderr: (text) => void process.stderr.write(text),
     hostFacts: async (): Promise<HostFacts> => ({ macs: readMacs(), hostname: hostname() }),
