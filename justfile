@@ -17,8 +17,19 @@ build:
     @dist/tandem version
 
 # The main job (npm start): build, then check the paper's example and show what the node would run.
-start: build
-    dist/tandem check examples/paper-pair.toml --node seven --summary
+# The main job (npm start): build what is stale, boot the demo pair in QEMU with three nginx
+# servers and a client, print the active node, the VIP and the UI URL; Ctrl-C tears it down.
+start *ARGS:
+    test/deps.sh test netns image vm
+    bun test/vm/demo.ts {{ARGS}}
+
+# Send one request through the running demo's VIP from its client namespace.
+demo-curl:
+    ns=$(sed -n 's/.*"clientNs":"\([^"]*\)".*/\1/p' /tmp/tandem-demo.json) && vip=$(sed -n 's/.*"vip":"\([^"]*\)".*/\1/p' /tmp/tandem-demo.json) && ip netns exec "$ns" curl -sS -D - -o /dev/null "http://$vip/"
+
+# Build the appliance disk image dist/tandem.img (IMAGE_OUT overrides the path); see image/build.sh.
+image: build
+    image/build.sh
 
 # Every check and test suite (npm test); STEPS picks some: typecheck core-check unit deno integration ...
 test *STEPS:

@@ -36,7 +36,7 @@ step() {
   echo "== $name: exit $rc, $p passed, $f failed, $((SECONDS - start)) s"
 }
 
-all=(typecheck core-check migrations-check docs-check unit deno integration)
+all=(typecheck core-check migrations-check docs-check unit deno integration vm)
 steps=("${@:-${all[@]}}")
 for s in "${steps[@]}"; do
   case $s in
@@ -47,6 +47,7 @@ for s in "${steps[@]}"; do
     unit) step unit "$bin/bun" test test/unit ;;
     deno) step deno "$bin/deno" test -A --no-check test/unit/core ;;
     integration) step integration bash -c "test/deps.sh test netns && $bin/just build && $bin/bun test --timeout 300000 test/integration" ;;
+    vm) step vm bash -c "test/deps.sh test netns image vm && $bin/just image && $bin/bun test --timeout 900000 test/vm" ;;
     *) echo "run-all.sh: unknown step \"$s\": expected ${all[*]}" >&2; exit 2 ;;
   esac
 done

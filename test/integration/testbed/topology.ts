@@ -21,6 +21,9 @@
  * | free for fullnat local addresses | 10.201.0.200–.249                    |
  * | DNS answer of sN             | www.example.test A 10.250.0.N, TXT "server=sN" |
  *
+ * With `dispatcherNamespaces: false` the d1/d2 addresses are planned but no namespace is made for
+ * them: the appliance VMs of test/vm plug tap devices into the bridges in their place.
+ *
  * Namespaces are named `tt-<owner pid>-<tag>-<node>`; veth ends are created directly inside
  * their namespaces (never in the root one), so deleting the namespaces removes every link and
  * bridge. Files (configs, logs, the /big file) live in `/tmp/tandem-testbed/<pid>-<tag>/`,
@@ -36,6 +39,9 @@ export const TESTBED_ROOT = "/tmp/tandem-testbed";
 /** Subnets of the three segments, each a /24. */
 export const SUBNETS = { public: "10.200.0.0/24", private: "10.201.0.0/24", heartbeat: "10.202.0.0/24" } as const;
 
+/** Bridges of the three segments inside the switch namespace. */
+export const BRIDGES = { public: "br-pub", private: "br-priv", heartbeat: "br-hb" } as const;
+
 const NS_PATTERN = /^tt-(\d+)-([0-9a-z]{4})-[a-z0-9-]+$/;
 const OUTPUT_LIMIT_BYTES = 256 * 1024;
 
@@ -43,8 +49,14 @@ const OUTPUT_LIMIT_BYTES = 256 * 1024;
 export interface TestbedOptions {
   /** Client namespaces c1..cN on the public segment (default 1). */
   clients?: number;
-  /** Dispatcher namespaces d1 (and d2) (default 1). */
+  /** Dispatchers d1 (and d2) (default 1). */
   dispatchers?: 1 | 2;
+  /**
+   * Whether the dispatchers get namespaces (default true). With false, `addresses.dispatchers`
+   * still plans d1 (and d2) so configs can name them, but nothing is created for them: something
+   * else (the appliance VMs of test/vm) plugs into the bridges with those addresses.
+   */
+  dispatcherNamespaces?: boolean;
   /** Real servers s1..sN on the private segment, 1–9 (default 3). */
   servers?: number;
   /** Size of the shared `/big` file in bytes (default 8 MiB). */
@@ -71,6 +83,7 @@ export interface ClientNode {
 /** A dispatcher namespace: eth0 public, eth1 private, eth2 heartbeat. */
 export interface DispatcherNode {
   name: string;
+  /** Its namespace; "" when the bed was built with `dispatcherNamespaces: false`. */
   ns: string;
   public: string;
   private: string;
@@ -235,6 +248,8 @@ export class Testbed {
   readonly bigFile: { path: string; bytes: number; sha256: string };
   /** Namespace of the switch holding the bridges br-pub, br-priv, br-hb. */
   readonly switchNs: string;
+  /** Names of the segment bridges inside `switchNs`. */
+  readonly bridges = BRIDGES;
   private readonly tag: string;
   private readonly namespaces: string[] = [];
   private readonly procs = new Set<BedProcess>();
@@ -474,7 +489,7 @@ export class Testbed {
   private async buildNetwork(): Promise<void> {
     const a = this.addresses;
     await this.addNamespace("switch", []);
-    for (const br of ["br-pub", "br-priv", "br-hb"]) {
+    for (const br of Object.values(BRIDGES)) {
       await sh(["ip", "-n", this.switchNs, "link", "add", br, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"]);
       await sh(["ip", "-n", this.switchNs, "link", "set", br, "up"]);
     }
@@ -483,18 +498,18 @@ export class Testbed {
     await Promise.all([
       ...a.clients.map(async (c) => {
         await this.addNamespace(c.name, clientSysctls);
-        await this.attach(c.name, "eth0", "br-pub", `${c.public}/24`, c.name);
+        await this.attach(c.name, "eth0", BRIDGES.public, `${c.public}/24`, c.name);
         if (this.options.clientGateway) await sh(["ip", "-n", c.ns, "route", "add", "default", "via", this.options.clientGateway]);
       }),
-      ...a.dispatchers.map(async (d) => {
+      ...(this.options.dispatcherNamespaces ? a.dispatchers : []).map(async (d) => {
         await this.addNamespace(d.name, ["net.ipv4.ip_forward=1"]);
-        await this.attach(d.name, "eth0", "br-pub", `${d.public}/24`, `${d.name}pub`);
-        await this.attach(d.name, "eth1", "br-priv", `${d.private}/24`, `${d.name}priv`);
-        await this.attach(d.name, "eth2", "br-hb", `${d.heartbeat}/24`, `${d.name}hb`);
+        await this.attach(d.name, "eth0", BRIDGES.public, `${d.public}/24`, `${d.name}pub`);
+        await this.attach(d.name, "eth1", BRIDGES.private, `${d.private}/24`, `${d.name}priv`);
+        await this.attach(d.name, "eth2", BRIDGES.heartbeat, `${d.heartbeat}/24`, `${d.name}hb`);
       }),
       ...a.servers.map(async (s) => {
         await this.addNamespace(s.name, []);
-        await this.attach(s.name, "eth0", "br-priv", `${s.private}/24`, s.name);
+        await this.attach(s.name, "eth0", BRIDGES.private, `${s.private}/24`, s.name);
         if (this.options.serverGateway) await sh(["ip", "-n", s.ns, "route", "add", "default", "via", this.options.serverGateway]);
       }),
     ]);
@@ -536,6 +551,7 @@ function normalise(o: TestbedOptions): Required<TestbedOptions> {
   return {
     clients,
     dispatchers: o.dispatchers ?? 1,
+    dispatcherNamespaces: o.dispatcherNamespaces ?? true,
     servers,
     bigFileBytes: o.bigFileBytes ?? 8 * 1024 * 1024,
     bigFileSeed: o.bigFileSeed ?? 1,
@@ -555,7 +571,7 @@ function plan(o: Required<TestbedOptions>, ns: (node: string) => string): Testbe
     privateRouter: "10.201.0.1",
     clients: range(o.clients).map((i) => ({ name: `c${i}`, ns: ns(`c${i}`), public: `10.200.0.${100 + i}` })),
     dispatchers: range(o.dispatchers).map((i) => ({
-      name: `d${i}`, ns: ns(`d${i}`), public: `10.200.0.${1 + i}`, private: `10.201.0.${1 + i}`, heartbeat: `10.202.0.${1 + i}`,
+      name: `d${i}`, ns: o.dispatcherNamespaces ? ns(`d${i}`) : "", public: `10.200.0.${1 + i}`, private: `10.201.0.${1 + i}`, heartbeat: `10.202.0.${1 + i}`,
       devices: { public: "eth0", private: "eth1", heartbeat: "eth2" },
     })),
     servers: range(o.servers).map((i) => ({ name: `s${i}`, ns: ns(`s${i}`), private: `10.201.0.${10 + i}`, dnsAnswer: `10.250.0.${i}`, dnsTxt: `server=s${i}` })),
