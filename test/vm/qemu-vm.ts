@@ -15,6 +15,7 @@ import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, 
 import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { aliveNotZombie, processStartTime } from "../integration/testbed/topology.ts";
 
 /** Boot firmware: SeaBIOS (QEMU's default) or OVMF (UEFI). */
 export type Firmware = "bios" | "uefi";
@@ -589,24 +590,7 @@ function connectUnix(path: string): Promise<Socket> {
   });
 }
 
-/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or "" if it is gone. */
-function processStartTime(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
-  } catch {
-    return "";
-  }
-}
 
-function aliveNotZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 function killQuietly(pid: number, signal: NodeJS.Signals): void {
   try {

@@ -724,7 +724,8 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function aliveNotZombie(pid: number): boolean {
+/** True while process `pid` exists and is not a zombie. */
+export function aliveNotZombie(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
@@ -747,7 +748,7 @@ async function exitsWithin(exited: Promise<number>, ms: number): Promise<boolean
 }
 
 /** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or "" if it is gone. */
-function processStartTime(pid: number): string {
+export function processStartTime(pid: number): string {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
