@@ -345,7 +345,7 @@ mkdir -p "$ROOT_TREE/usr/share/tandem"
 } >"$ROOT_TREE/usr/share/tandem/image-manifest.txt"
 normalize "$ROOT_TREE"
 # mksquashfs refuses SOURCE_DATE_EPOCH together with the explicit time options.
-env -u SOURCE_DATE_EPOCH mksquashfs "$ROOT_TREE" "$WORK/root.sqfs" -comp xz -b 1M -noappend -no-xattrs -all-root \
+env -u SOURCE_DATE_EPOCH mksquashfs "$ROOT_TREE" "$WORK/root.sqfs" -comp xz -b 128K -noappend -no-xattrs -all-root \
   -mkfs-time "$SOURCE_DATE_EPOCH" -all-time "$SOURCE_DATE_EPOCH" -no-progress -quiet >/dev/null
 SQFS_BYTES=$(stat -c %s "$WORK/root.sqfs")
 ((SQFS_BYTES <= ROOT_SIZE * 512)) || die "root file system is $SQFS_BYTES bytes: larger than its $((ROOT_SIZE / MIB)) MiB partition"
