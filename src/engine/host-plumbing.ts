@@ -81,7 +81,8 @@ const neighbourKey = (n: ProxyNeighbour) => `${n.address} ${n.device}`;
  * overwritten). Entries that already existed are left out of the journal and never removed.
  * Resolves with what failed; rejects only when nothing could be attempted.
  */
-export async function applyHostPlumbing(plan: HostPlumbing, host: PlumbingHost, journalPath: string): Promise<PlumbingReport> {
+export async function applyHostPlumbing(plan: HostPlumbing, host: PlumbingHost, journalPath: string, options: ApplyOptions = {}): Promise<PlumbingReport> {
+  if (options.claim === false) plan = { ...plan, routes: plan.routes.filter((r) => !isClaimRoute(r)), proxyNeighbours: [] };
   if ((await host.files.read(journalPath)) !== undefined) {
     throw new Error(`Cannot set up host networking: journal "${journalPath}" of an earlier run exists: remove its leftovers first`);
   }
@@ -140,6 +141,81 @@ export async function applyHostPlumbing(plan: HostPlumbing, host: PlumbingHost, 
   }
   await writeJournal(host.files, journalPath, { ...journal, state: "applied", routes, rules, proxyNeighbours });
   return { failures };
+}
+
+/** Options of `applyHostPlumbing`. */
+export interface ApplyOptions {
+  /**
+   * Whether to claim the VIPs and fullnat local addresses too (default true): their main-table
+   * routes into the TUN and their proxy neighbours. A standby applies the rest only, and
+   * `claimHostPlumbing` adds them at takeover.
+   */
+  readonly claim?: boolean;
+}
+
+/** The routes that make this node the owner of an address: main-table host routes into the TUN. */
+function isClaimRoute(route: PlumbingRoute): boolean {
+  return route.table === "main";
+}
+
+/**
+ * Takeover: adds the plan's claim part (main-table routes of the VIPs and fullnat local addresses
+ * into the TUN, then their proxy neighbours, so the node answers ARP only once packets can flow)
+ * and records it in the journal. Contract: the journal of `applyHostPlumbing` exists; entries
+ * already present are fine; resolves with what failed (the journal holds what took effect).
+ */
+export async function claimHostPlumbing(plan: HostPlumbing, host: PlumbingHost, journalPath: string): Promise<PlumbingReport> {
+  const journal = await readJournal(host.files, journalPath);
+  const failures: PlumbingFailure[] = [];
+  const before = await readHostState(host.commands, []);
+  const routes = plan.routes.filter((r) => isClaimRoute(r) && !before.routes.has(routeKey(r)));
+  const neighbours = plan.proxyNeighbours.filter((n) => !before.neighbours.has(neighbourKey(n)));
+  // Recorded before the change, so that a kill in between still leaves them to be removed.
+  await writeJournal(host.files, journalPath, { ...journal, routes: unique([...journal.routes, ...routes], routeKey), proxyNeighbours: unique([...journal.proxyNeighbours, ...neighbours], neighbourKey) });
+  const lines = [...routes.map((r) => routeLine("add", r)), ...neighbours.map((n) => neighbourLine("add", n))];
+  const errors = await runBatch(host.commands, lines);
+  const after = await readHostState(host.commands, []);
+  for (const r of routes) {
+    if (!after.routes.has(routeKey(r))) failures.push({ command: routeLine("add", r), error: errors.get(lines.indexOf(routeLine("add", r)) + 1) ?? "not present afterwards" });
+  }
+  for (const n of neighbours) {
+    if (!after.neighbours.has(neighbourKey(n))) await retryAlone(host.commands, neighbourLine("add", n), failures);
+  }
+  return { failures };
+}
+
+/**
+ * Release: removes the plan's claim part (proxy neighbours first, so ARP stops before the
+ * routes go) and drops it from the journal; the rest stays, ready for the next takeover.
+ * Contract: idempotent; missing entries are fine; what cannot be removed stays in the journal.
+ */
+export async function releaseHostPlumbing(plan: HostPlumbing, host: PlumbingHost, journalPath: string): Promise<PlumbingReport> {
+  const journal = await readJournal(host.files, journalPath);
+  const failures: PlumbingFailure[] = [];
+  const claimRoutes = unique([...plan.routes.filter(isClaimRoute), ...journal.routes.filter(isClaimRoute)], routeKey);
+  const neighbours = unique([...plan.proxyNeighbours, ...journal.proxyNeighbours], neighbourKey);
+  const before = await readHostState(host.commands, []);
+  const neighbourLines = neighbours.filter((n) => before.neighbours.has(neighbourKey(n))).map((n) => neighbourLine("del", n));
+  const routeLines = claimRoutes.filter((r) => before.routes.has(routeKey(r))).map((r) => routeLine("del", r));
+  await runBatch(host.commands, neighbourLines);
+  await runBatch(host.commands, routeLines);
+  const after = await readHostState(host.commands, []);
+  const neighboursLeft: ProxyNeighbour[] = [];
+  for (const n of neighbours) {
+    if (after.neighbours.has(neighbourKey(n)) && !(await retryAlone(host.commands, neighbourLine("del", n), failures))) neighboursLeft.push(n);
+  }
+  const routesLeft = claimRoutes.filter((r) => after.routes.has(routeKey(r)));
+  for (const r of routesLeft) failures.push({ command: routeLine("del", r), error: "still present afterwards" });
+  const keptRoutes = journal.routes.filter((r) => !isClaimRoute(r));
+  await writeJournal(host.files, journalPath, { ...journal, routes: [...keptRoutes, ...routesLeft], proxyNeighbours: neighboursLeft });
+  return { failures };
+}
+
+async function readJournal(files: TextFiles, journalPath: string): Promise<Journal> {
+  const text = await files.read(journalPath);
+  const journal = text === undefined ? undefined : parseJournal(text);
+  if (!journal) throw new Error(`Cannot change the VIP routes: journal "${journalPath}" is ${text === undefined ? "missing" : "not a tandem plumbing journal"}`);
+  return journal;
 }
 
 /** Where removal finds what to remove when the journal is missing or incomplete. */

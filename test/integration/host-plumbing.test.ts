@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfigText } from "../../src/core/config/load-config.ts";
 import { planHostPlumbing, type HostPlumbing } from "../../src/core/nat/plan-host-plumbing.ts";
-import { applyHostPlumbing, removeHostPlumbing, type PlumbingHost } from "../../src/engine/host-plumbing.ts";
+import { applyHostPlumbing, claimHostPlumbing, releaseHostPlumbing, removeHostPlumbing, type PlumbingHost } from "../../src/engine/host-plumbing.ts";
 import { bunHostCommands, bunSysctls, bunTextFiles } from "../../src/platform/bun/host-commands.ts";
 import { openTun, type TunDevice } from "../../src/platform/bun/tun-device.ts";
 import { inNamespace, must, run } from "./netns-thread.ts";
@@ -216,6 +216,38 @@ describe("host plumbing", () => {
       } finally {
         serverPing.kill();
       }
+    } finally {
+      tun.close();
+      await removeHostPlumbing(journal, host, { plan });
+    }
+  });
+
+  test("a standby applies everything but the VIPs; claim adds their routes and proxy neighbours, release takes them away again, and a kill in between leaves nothing behind", async () => {
+    const tun = openTunInDispatcher("tandem0");
+    try {
+      expect((await applyHostPlumbing(plan, host, journal, { claim: false })).failures).toEqual([]);
+      const standby = tandemState();
+      expect(standby.rules.length).toBe(4);
+      expect(standby.tableRoutes).toEqual(["default dev tandem0"]);
+      expect(standby.tunRoutes).toEqual([]);
+      expect(standby.proxies).toEqual([]);
+
+      expect((await claimHostPlumbing(plan, host, journal)).failures).toEqual([]);
+      expect(tandemState().tunRoutes).toEqual([LIP, VIP].sort());
+      expect(tandemState().proxies).toEqual([`${LIP} dev priv0 proxy`, `${VIP} dev pub0 proxy`].sort());
+      // Claiming twice is harmless.
+      expect((await claimHostPlumbing(plan, host, journal)).failures).toEqual([]);
+
+      expect((await releaseHostPlumbing(plan, host, journal)).failures).toEqual([]);
+      expect(tandemState()).toEqual(standby);
+      expect((await releaseHostPlumbing(plan, host, journal)).failures).toEqual([]);
+
+      // Claimed, then "killed": the journal alone is enough to remove all of it.
+      expect((await claimHostPlumbing(plan, host, journal)).failures).toEqual([]);
+      const recorded = JSON.parse(await Bun.file(journal).text());
+      expect(recorded.proxyNeighbours.length).toBe(2);
+      expect((await removeHostPlumbing(journal, host)).failures).toEqual([]);
+      expect(tandemState()).toEqual(NOTHING);
     } finally {
       tun.close();
       await removeHostPlumbing(journal, host, { plan });
