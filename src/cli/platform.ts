@@ -1,5 +1,5 @@
 import type { HostFacts } from "../core/config/identify-node.ts";
-import type { Clock, LogLevel } from "../core/ports.ts";
+import type { Clock, HaNet, LogLevel } from "../core/ports.ts";
 import type { DataPlaneHost } from "../engine/data-plane.ts";
 import type { StoreDatabase } from "../store/schema.ts";
 
@@ -35,6 +35,8 @@ export interface Platform {
   onReloadSignal(handler: () => void): () => void;
   /** The ports the data plane needs (TUN worker, host commands, sysctls, journal files). */
   dataPlaneHost(): DataPlaneHost;
+  /** The heartbeat's I/O: UDP, serial lines, gratuitous ARP, witness pings. */
+  haNet(): HaNet;
   /** Serves HTTP on `address:port`; returns a function that stops serving. Throws when it cannot bind. */
   serve(address: string, port: number, fetch: (request: Request) => Response | Promise<Response>): () => void;
   /** Resident set size of this process in bytes. */

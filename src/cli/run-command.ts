@@ -1,11 +1,12 @@
 import { describeConfig } from "../core/config/describe-config.ts";
 import { describeConsole } from "../core/config/describe-console.ts";
-import { staticRole } from "../core/config/static-role.ts";
 import { identifyNode } from "../core/config/identify-node.ts";
 import { createLog } from "../core/log/create-log.ts";
 import type { LogLevel } from "../core/ports.ts";
 import { importConfigVersion, verifyConfigVersions } from "../store/config-versions.ts";
-import { recordConfigChanged, recordEvent } from "../store/events.ts";
+import { listEvents, recordConfigChanged, recordEvent } from "../store/events.ts";
+import { HaEngine } from "../engine/ha-engine.ts";
+import type { HaRole } from "../core/ha/ha-node-types.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { parseArgs, UsageError } from "./parse-args.ts";
 import { dirname, resolvePath } from "./paths.ts";
@@ -46,7 +47,7 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
   }
   const loaded = await loadValidConfig(platform, configPath);
   if (!loaded) return ExitCode.InvalidConfig;
-  const { config, file } = loaded;
+  const { config, file, authKey } = loaded;
   const log = createLog((line) => platform.stderr(`${line}\n`), (levelFlag as LogLevel | undefined) ?? config.log.level, platform.clock);
   const identity = identifyNode(config, await platform.hostFacts(), args.flags.get("node"));
   if (!identity.ok) {
@@ -64,21 +65,62 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
     if (stored.created) {
       recordConfigChanged(store.db, stored.version);
     }
-    recordEvent(store.db, { timeMs: now, kind: "node_started", subject: node.name, detail: { version: versionString(), config: stored.version.id, pid: platform.pid, identifiedBy: identity.how } });
+    const generation = nextGeneration(store, node.name, now);
+    recordEvent(store.db, { timeMs: now, kind: "node_started", subject: node.name, detail: { version: versionString(), config: stored.version.id, pid: platform.pid, identifiedBy: identity.how, generation } });
     nodeLog.info("Starting", { version: versionString(), config_version: stored.version.id, identified_by: identity.how, store: path });
     for (const line of describeConfig(config, node.name)) nodeLog.info(line);
     let configVersion = stored.version.id;
     let dataPlane: DataPlane | undefined;
-    // Until the heartbeat decides roles at run time, a pair's standby leaves VIPs and the
-    // dispatcher alone: two nodes answering ARP for one VIP would split the clients between them.
-    const role = staticRole(config, node.name);
-    if (role === "standby") nodeLog.info("Standby: the dispatcher and VIPs stay with the active node", { active: config.node.find((n) => staticRole(config, n.name) === "active")?.name });
-    if (role === "active" && (config.vip.length > 0 || config.service.length > 0)) {
+    // A pair decides roles with the heartbeat: every node runs its dispatcher (a standby keeps the
+    // synced connection table in it) but only the active one claims the VIPs. A lone node is active.
+    const pair = config.node.length > 1 && config.heartbeat.links.length > 0 && authKey !== undefined;
+    if (config.vip.length > 0 || config.service.length > 0) {
       try {
-        dataPlane = await startDataPlane(config, node.name, platform.dataPlaneHost(), nodeLog.with({ component: "dispatcher" }), `${dirname(path)}/plumbing-${node.name}.json`);
+        dataPlane = await startDataPlane(config, node.name, platform.dataPlaneHost(), nodeLog.with({ component: "dispatcher" }), `${dirname(path)}/plumbing-${node.name}.json`, { claim: !pair });
       } catch (error) {
         nodeLog.error("Cannot start the dispatcher", { reason: (error as Error).message });
         recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: "node_failed", subject: node.name, detail: { reason: (error as Error).message } });
+        return ExitCode.Failure;
+      }
+    }
+    let role: HaRole = pair ? "starting" : "active";
+    let ha: HaEngine | undefined;
+    const consolePath = args.flags.get("console");
+    let screenShown = false;
+    const showConsole = () => {
+      if (consolePath === undefined) return;
+      const line = screenShown
+        ? [`tandem: ${node.name} is now ${role}`]
+        : describeConsole(config, { nodeName: node.name, role: role === "active" ? "active" : "standby", version: versionString(), configVersion, identifiedBy: identity.how });
+      screenShown = true;
+      try {
+        platform.appendText(consolePath, `\n${line.join("\n")}\n`);
+      } catch (error) {
+        nodeLog.warn("Cannot write the status screen", { path: consolePath, reason: (error as Error).message });
+      }
+    };
+    if (pair) {
+      try {
+        ha = await HaEngine.start({
+          config,
+          nodeName: node.name,
+          authKey: authKey!,
+          generation,
+          net: platform.haNet(),
+          clock: platform.clock,
+          log: nodeLog.with({ component: "heartbeat" }),
+          commands: platform.dataPlaneHost().commands,
+          dataPlane,
+          onEvent: (e) => recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: `ha_${e.type.replaceAll("-", "_")}`, subject: node.name, detail: { severity: e.severity, message: e.message, ...e.fields } }),
+          onRole: (next) => {
+            role = next;
+            if (next !== "starting") showConsole();
+          },
+        });
+      } catch (error) {
+        nodeLog.error("Cannot start the heartbeat", { reason: (error as Error).message });
+        recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: "node_failed", subject: node.name, detail: { reason: (error as Error).message } });
+        await dataPlane?.stop();
         return ExitCode.Failure;
       }
     }
@@ -90,6 +132,8 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       startedAtMs,
       nowMs: () => platform.clock.wallMs(),
       dispatcher: () => dataPlane?.engine.snapshot(),
+      ha: () => ha?.snapshot(),
+      command: ha ? (command) => ha!.command(command) : undefined,
     });
     let stopWeb: () => void = () => {};
     try {
@@ -107,18 +151,11 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
         remove();
         resolve(sig);
       });
-      nodeLog.info("Running", { pid: platform.pid, rss_mb: Math.round(platform.rssBytes() / 1048576) });
-      const consolePath = args.flags.get("console");
-      if (consolePath !== undefined) {
-        const screen = describeConsole(config, { nodeName: node.name, role, version: versionString(), configVersion, identifiedBy: identity.how });
-        try {
-          platform.appendText(consolePath, `\n${screen.join("\n")}\n`);
-        } catch (error) {
-          nodeLog.warn("Cannot write the status screen", { path: consolePath, reason: (error as Error).message });
-        }
-      }
+      nodeLog.info("Running", { pid: platform.pid, rss_mb: Math.round(platform.rssBytes() / 1048576), role });
+      if (!pair) showConsole();
     });
     nodeLog.info("Stopping", { signal });
+    ha?.stop();
     removeReload();
     stopWeb();
     await dataPlane?.stop();
@@ -154,4 +191,14 @@ async function reload(platform: Platform, configPath: string, nodeName: string, 
   for (const reason of restart) log.warn("Reload needs a restart to take full effect", { reason });
   log.info("Reloaded", { config_version: stored.version.id, restart_needed: restart.length > 0 });
   return stored.version.id;
+}
+
+/**
+ * This run's heartbeat generation: the wall clock, but always above the last run's (kept in its
+ * `node_started` event), so that a clock stepped back between runs cannot make the peer take
+ * this run's heartbeats for replays of the last one.
+ */
+function nextGeneration(store: OpenStore, nodeName: string, nowMs: number): number {
+  const last = listEvents(store.db, { limit: 20, kind: "node_started" }).find((e) => e.subject === nodeName)?.detail.generation;
+  return typeof last === "number" && last >= nowMs ? last + 1 : nowMs;
 }

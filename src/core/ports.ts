@@ -128,3 +128,64 @@ export interface TextFiles {
   /** Deletes the file; a missing file is fine. */
   remove(path: string): Promise<void>;
 }
+
+/** Where a datagram came from. */
+export interface DatagramPeer {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** Called for every datagram received; `bytes` is only valid during the call. */
+export type DatagramHandler = (bytes: Uint8Array, from: DatagramPeer) => void;
+
+/** How a heartbeat or sync UDP socket is bound. */
+export interface DatagramOptions {
+  /** Local address to bind ("0.0.0.0" for broadcast and multicast receivers). */
+  readonly address: string;
+  readonly port: number;
+  /** Bind to this device too (SO_BINDTODEVICE), so that a link is one interface and no other. */
+  readonly device?: string;
+  /** Allow sending to broadcast addresses (SO_BROADCAST). */
+  readonly broadcast?: boolean;
+  /** Join this multicast group on `device` and send to it with TTL 1 and loopback off. */
+  readonly multicastGroup?: string;
+}
+
+/**
+ * A UDP socket of the heartbeat or the state sync. Contract: `send` never throws and never
+ * blocks: a datagram the kernel refuses (no route, interface down, buffer full) counts as lost
+ * and returns false; the socket lives on. Received datagrams arrive on the main event loop.
+ */
+export interface DatagramSocket {
+  send(bytes: Uint8Array, length: number, address: string, port: number): boolean;
+  /** Stops receiving and releases the port. Idempotent. */
+  close(): void;
+}
+
+/**
+ * A serial line in raw mode (8N1, no flow control, no echo). Contract: `write` never throws and
+ * never blocks for long: when the line cannot take the bytes now they are dropped (a heartbeat
+ * is sent again soon) and it returns false. Bytes read arrive as chunks of any size.
+ */
+export interface SerialLine {
+  write(bytes: Uint8Array, length: number): boolean;
+  /** Stops reading and closes the device. Idempotent. */
+  close(): void;
+}
+
+/**
+ * The I/O of the heartbeat: UDP sockets, serial lines, gratuitous ARP and witness pings.
+ * Contract: opening rejects with a message naming the address, port or device and the reason.
+ */
+export interface HaNet {
+  openDatagram(options: DatagramOptions, onMessage: DatagramHandler): Promise<DatagramSocket>;
+  openSerial(device: string, baud: number, onData: (chunk: Uint8Array) => void): Promise<SerialLine>;
+  /**
+   * Broadcasts one gratuitous ARP for `address` from `device`'s MAC (an ARP announcement,
+   * RFC 5227 §3: a request whose sender and target address are both `address`), so that
+   * neighbours and switches learn the address moved. Rejects when the device is missing or down.
+   */
+  announceArp(device: string, address: string): Promise<void>;
+  /** Sends one ICMP echo request to `address`; resolves true when a reply came within `timeoutMs`. Never rejects. */
+  ping(address: string, timeoutMs: number): Promise<boolean>;
+}

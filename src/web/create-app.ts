@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { DispatcherSnapshot } from "../engine/dispatcher-engine.ts";
+import type { HaSnapshot } from "../engine/ha-engine.ts";
 
 /** What the web app reads: the node's identity and live data-plane counters. */
 export interface AppState {
@@ -9,6 +10,10 @@ export interface AppState {
   readonly startedAtMs: number;
   readonly nowMs: () => number;
   readonly dispatcher: () => DispatcherSnapshot | undefined;
+  /** The heartbeat's state; undefined on a lone node. */
+  readonly ha?: () => HaSnapshot | undefined;
+  /** A planned switchover; undefined on a lone node. */
+  readonly command?: (command: "standby" | "takeover") => void;
 }
 
 function metricLine(name: string, labels: Record<string, string>, value: number): string {
@@ -54,8 +59,18 @@ export function createApp(state: AppState): Hono {
       configVersion: state.configVersion(),
       uptimeMs: state.nowMs() - state.startedAtMs,
       dispatcher: state.dispatcher() ?? null,
+      ha: state.ha?.() ?? null,
     }),
   );
+  // A planned switchover: accepted (202) and carried out by the heartbeat; progress shows in
+  // /api/v1/status and the events.
+  for (const command of ["standby", "takeover"] as const) {
+    app.post(`/api/v1/ha/${command}`, (c) => {
+      if (!state.command) return c.json({ error: "This node has no peer: there is nothing to switch over to" }, 409);
+      state.command(command);
+      return c.json({ accepted: command, role: state.ha?.()?.role ?? null }, 202);
+    });
+  }
   app.get("/metrics", (c) => c.text(renderMetrics(state), 200, { "content-type": "text/plain; version=0.0.4" }));
   return app;
 }

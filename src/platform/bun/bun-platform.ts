@@ -1,3 +1,5 @@
+import { createBunHaNet } from "./ha-net.ts";
+import type { HaNet } from "../../core/ports.ts";
 import { appendFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { OpenStore, Platform } from "../../cli/platform.ts";
@@ -44,6 +46,8 @@ const DISPATCHER_WORKER_URL = import.meta.url.includes("/$bunfs/") ? "./platform
 
 /** The Bun implementation of the CLI's platform. */
 export function bunPlatform(): Platform {
+  let net: HaNet | undefined;
+  const haNet = () => (net ??= createBunHaNet());
   return {
     clock: systemClock(),
     defaultLogLevel: "info",
@@ -87,6 +91,7 @@ export function bunPlatform(): Platform {
       process.on("SIGHUP", onHup);
       return () => process.off("SIGHUP", onHup);
     },
+    haNet,
     dataPlaneHost: () => ({
       commands: bunHostCommands(),
       sysctls: bunSysctls(),
