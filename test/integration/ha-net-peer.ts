@@ -2,11 +2,13 @@
  * One side of test/integration/ha-net.test.ts, run as `ip netns exec NS bun ha-net-peer.ts`:
  * drives createBunHaNet as told by JSON lines on stdin and writes JSON lines on stdout: one
  * reply per command (`{ id, ... }` or `{ id, error }`) and one event per datagram or serial chunk
- * received. Times are CLOCK_MONOTONIC in nanoseconds, one clock for every namespace on the host,
- * so the test can subtract a sender's time from a receiver's. Sockets and lines opened with
+ * received. Times are clock_gettime(CLOCK_MONOTONIC) in nanoseconds, one clock for every
+ * namespace on the host, so the test can subtract a sender's time from a receiver's (Bun's
+ * process.hrtime counts from the process's own start, so it cannot be compared across peers). Sockets and lines opened with
  * `echo` send back what they receive, from inside the receive handler. Exits when stdin closes.
  */
 
+import { dlopen, ptr } from "bun:ffi";
 import type { DatagramOptions, DatagramSocket, SerialLine } from "../../src/core/ports.ts";
 import { createBunHaNet } from "../../src/platform/bun/ha-net.ts";
 
@@ -29,7 +31,14 @@ interface Command {
 const net = createBunHaNet();
 const sockets = new Map<string, DatagramSocket>();
 const lines = new Map<string, SerialLine>();
-const nowNs = () => Number(process.hrtime.bigint());
+const CLOCK_MONOTONIC = 1;
+const libc = dlopen("libc.so.6", { clock_gettime: { args: ["i32", "ptr"], returns: "i32" } }).symbols;
+const timespec = new BigInt64Array(new ArrayBuffer(16));
+const timespecPtr = ptr(timespec);
+const nowNs = () => {
+  libc.clock_gettime(CLOCK_MONOTONIC, timespecPtr);
+  return Number(timespec[0]!) * 1e9 + Number(timespec[1]!);
+};
 const hex = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 const emit = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`);
 
@@ -94,13 +103,21 @@ async function handle(c: Command): Promise<object> {
 }
 
 emit({ event: "ready", pid: process.pid });
-for await (const text of console) {
-  if (text.trim() === "") continue;
-  const command = JSON.parse(text) as Command;
-  handle(command).then(
-    (reply) => emit({ id: command.id, ...reply }),
-    (error: unknown) => emit({ id: command.id, error: (error as Error)?.message ?? String(error) }),
-  );
+const decoder = new TextDecoder();
+let pending = "";
+for await (const chunk of Bun.stdin.stream()) {
+  pending += decoder.decode(chunk, { stream: true });
+  let nl: number;
+  while ((nl = pending.indexOf("\n")) >= 0) {
+    const text = pending.slice(0, nl);
+    pending = pending.slice(nl + 1);
+    if (text.trim() === "") continue;
+    const command = JSON.parse(text) as Command;
+    handle(command).then(
+      (reply) => emit({ id: command.id, ...reply }),
+      (error: unknown) => emit({ id: command.id, error: (error as Error)?.message ?? String(error) }),
+    );
+  }
 }
 for (const socket of sockets.values()) socket.close();
 for (const line of lines.values()) line.close();

@@ -10,7 +10,9 @@
  * matching socket; a broadcast is also looped back to the sender's own node (sockets on the
  * wildcard address hear their own broadcasts), multicast is not (loopback off); sending a
  * broadcast needs `broadcast: true` (EACCES otherwise); a cut segment or cable loses data
- * silently while a device that is down refuses it (`send` returns false).
+ * silently while a device that is down refuses it (`send` returns false). Not modelled: routing
+ * beyond directly connected subnets, datagrams a node sends to its own addresses, baud rates,
+ * and time: pings are answered on the next microtask whatever their `timeoutMs`.
  */
 
 import type { DatagramHandler, DatagramOptions, DatagramPeer, DatagramSocket, HaNet, SerialLine } from "../../core/ports.ts";
