@@ -78,6 +78,8 @@ export class HaEngine {
   private readonly seq: number[];
   private readonly drops = new Map<HaDropReason, number>();
   private readonly timers: Cancel[] = [];
+  /** One-shot timers still pending, cancelled at stop. */
+  private readonly pending = new Set<Cancel>();
   private readonly witnessReplies = new Map<string, number>();
   private readonly peer: TandemConfig["node"][number] | undefined;
   private readonly node: TandemConfig["node"][number];
@@ -92,7 +94,8 @@ export class HaEngine {
     this.peer = config.node.find((n) => n.name !== nodeName);
     this.auth = createHeartbeatAuth(options.authKey, config.cluster.name);
     this.seq = config.heartbeat.links.map(() => 0);
-    this.state = createHaNode(haNodeOptionsFromConfig(config, this.node), options.clock.monotonicMs());
+    // Every takeover from a silent peer is fenced: at least by the VIP check (see `fence`).
+    this.state = createHaNode({ ...haNodeOptionsFromConfig(config, this.node), fence: true }, options.clock.monotonicMs());
   }
 
   /** Opens the links and starts the timers. Rejects (with nothing left open) when a link cannot be opened. */
@@ -144,6 +147,7 @@ export class HaEngine {
   stop(): void {
     this.stopped = true;
     for (const cancel of this.timers) cancel();
+    for (const cancel of this.pending) cancel();
     for (const link of this.links) link.close();
   }
 
@@ -159,6 +163,15 @@ export class HaEngine {
     const slot = this.timers.length;
     this.timers.push(() => {});
     arm();
+  }
+
+  /** Runs `fn` once after `delayMs` unless the engine stops first. */
+  private later(delayMs: number, fn: () => void): void {
+    const cancel = this.options.clock.after(delayMs, () => {
+      this.pending.delete(cancel);
+      fn();
+    });
+    this.pending.add(cancel);
   }
 
   private countDrop(reason: HaDropReason): void {
@@ -313,20 +326,82 @@ export class HaEngine {
       for (const t of targets) {
         net.announceArp(t.device, t.address).catch((error: unknown) => log.warn("Cannot send a gratuitous ARP", { address: t.address, device: t.device, reason: (error as Error).message }));
       }
-      if (++sent < count) this.timers.push(this.options.clock.after(interval, one));
+      if (++sent < count) this.later(interval, one);
     };
     log.info("Announcing the VIPs", { burst, addresses: targets.length, count });
     one();
   }
 
+  /**
+   * Before taking over from a silent peer: if any VIP still answers ARP from another MAC, the
+   * peer is alive and serving but unreachable on every heartbeat link (cut cables), so taking
+   * over would split the clients between two nodes; if no witness answers now, this node may be
+   * the isolated one. Either way the machine retries after a deadtime. Then the configured fence
+   * command, if any.
+   */
+  /**
+   * Why this node must not claim the VIPs now, or undefined when it may: a VIP's interface is
+   * down (the node could not serve it, nor see who does), or some other host answers ARP for a
+   * VIP. The check uses the kernel's own resolution: the neighbour entry is flushed, a ping makes
+   * the kernel ask, and the entry is read back until it resolves or VIP_CHECK_MS pass.
+   */
+  private async vipInUse(): Promise<string | undefined> {
+    const { config, commands, clock } = this.options;
+    if (this.options.dataPlane?.claimed) return undefined;
+    const targets = config.vip.map((v) => ({ address: v.address, device: this.node.interfaces[v.interface]!.device }));
+    const ip = (args: string[]) => commands.run(["ip", ...args]).catch(() => ({ code: -1, stdout: "", stderr: "" }));
+    const parse = <T>(text: string): T[] => {
+      try {
+        return JSON.parse(text || "[]") as T[];
+      } catch {
+        return [];
+      }
+    };
+    for (const device of new Set(targets.map((t) => t.device))) {
+      const link = parse<{ flags?: string[] }>((await ip(["-j", "link", "show", "dev", device])).stdout)[0];
+      if (!link?.flags?.includes("LOWER_UP")) return `interface "${device}" of a VIP is down`;
+    }
+    await Promise.all(targets.map((t) => ip(["neigh", "flush", "to", t.address, "dev", t.device])));
+    for (const t of targets) void commands.run(["ping", "-c", "1", "-W", "1", "-I", t.device, t.address]).catch(() => undefined);
+    const deadline = clock.monotonicMs() + VIP_CHECK_MS;
+    for (;;) {
+      for (const t of targets) {
+        const entries = parse<{ lladdr?: string; state?: string[] }>((await ip(["-j", "neigh", "show", "to", t.address, "dev", t.device])).stdout);
+        const entry = entries.find((e) => e.lladdr && !e.state?.includes("FAILED") && !e.state?.includes("INCOMPLETE"));
+        if (entry?.lladdr) return `VIP "${t.address}" still answers ARP from "${entry.lladdr}": the peer serves it but no heartbeat link reaches it`;
+      }
+      if (clock.monotonicMs() >= deadline) return undefined;
+      await new Promise<void>((resolve) => this.later(VIP_CHECK_POLL_MS, resolve));
+    }
+  }
+
+  /** With witnesses configured: whether one answers a ping now (the periodic state may lag by ping_deadtime). */
+  private async witnessNow(): Promise<boolean> {
+    const { ping_nodes } = this.options.config.heartbeat;
+    if (ping_nodes.length === 0) return true;
+    const answers = await Promise.all(ping_nodes.map((a) => this.options.net.ping(a, WITNESS_CHECK_MS)));
+    return answers.some(Boolean);
+  }
+
   private async fence(peer: string): Promise<void> {
     const { config, commands, clock } = this.options;
-    const fence = config.heartbeat.fence!;
+    const [inUse, witness] = await Promise.all([this.vipInUse(), this.witnessNow()]);
+    const refusal = inUse ?? (witness ? undefined : "no witness answers a ping now");
+    if (refusal !== undefined) {
+      this.options.log.warn("Takeover held back", { peer, reason: refusal });
+      this.input({ type: "fenceResult", nowMs: clock.monotonicMs(), ok: false, detail: refusal });
+      return;
+    }
+    const fence = config.heartbeat.fence;
+    if (fence === undefined) {
+      this.input({ type: "fenceResult", nowMs: clock.monotonicMs(), ok: true, detail: "no VIP answers from another host" });
+      return;
+    }
     let ok = false;
     let detail: string;
     try {
       const run = commands.run([...fence.command]);
-      const timeout = new Promise<"timeout">((resolve) => this.timers.push(clock.after(fence.timeout, () => resolve("timeout"))));
+      const timeout = new Promise<"timeout">((resolve) => this.later(fence.timeout, () => resolve("timeout")));
       const result = await Promise.race([run, timeout]);
       if (result === "timeout") detail = `timed out after ${fence.timeout} ms`;
       else {
@@ -340,6 +415,12 @@ export class HaEngine {
     this.input({ type: "fenceResult", nowMs: clock.monotonicMs(), ok, detail });
   }
 }
+
+/** How long the VIP check waits for an ARP answer: the peer's proxy ARP answers at once (proxy_delay 0). */
+const VIP_CHECK_MS = 150;
+const VIP_CHECK_POLL_MS = 20;
+/** How long the takeover's fresh witness ping waits. */
+const WITNESS_CHECK_MS = 300;
 
 function sameSubnet(a: string, b: string, prefix: number): boolean {
   const n = (s: string) => s.split(".").reduce((x, o) => x * 256 + Number(o), 0);

@@ -3,6 +3,8 @@
  * nginx servers routing through the pair's floating gateway, a client probing the VIP.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import type { Subprocess } from "bun";
 import { pairConfig } from "./pair-config.ts";
 import { requireBinary } from "./tandem-binary.ts";
 import { startTandem, type TandemNode } from "./tandem-node.ts";
@@ -11,6 +13,14 @@ import { createTestbed, type BedProcess, type Testbed } from "./testbed/topology
 import { PAIR_GATEWAY_VIP } from "./pair-config.ts";
 
 let bed: Testbed;
+let serial: Subprocess | undefined;
+/** The two ends of the serial cable: a pty pair made by socat, one per node (both run on this host). */
+const TTY = { d1: `/dev/tandem-test-${process.pid}-d1`, d2: `/dev/tandem-test-${process.pid}-d2` } as const;
+
+/** The pair's config as node `node` reads it: heartbeats over the heartbeat segment and the serial cable; the client is the witness. */
+function configFor(node: "d1" | "d2"): string {
+  return pairConfig(bed, { pingNodes: [bed.addresses.clients[0]!.public], links: ['{ kind = "udp", interface = "heartbeat" }', `{ kind = "serial", device = "${TTY[node]}" }`] });
+}
 let vip: string;
 const nodes = new Map<string, TandemNode>();
 
@@ -47,6 +57,10 @@ async function vipOwnerMac(): Promise<string | undefined> {
   return entry?.lladdr;
 }
 
+async function setLinks(node: string, devices: string[], state: "up" | "down"): Promise<void> {
+  for (const dev of devices) await bed.execOk(node, ["ip", "link", "set", dev, state]);
+}
+
 async function macOf(node: string, dev: string): Promise<string> {
   return JSON.parse((await bed.execOk(node, ["ip", "-j", "link", "show", "dev", dev])).stdout)[0].address;
 }
@@ -63,13 +77,22 @@ beforeAll(async () => {
   requireBinary();
   bed = await createTestbed({ dispatchers: 2, servers: 3, serverGateway: PAIR_GATEWAY_VIP });
   vip = bed.addresses.vip;
-  const toml = pairConfig(bed);
-  const [d1, d2] = await Promise.all([startTandem(bed, "d1", toml), startTandem(bed, "d2", toml)]);
+  serial = Bun.spawn(["socat", `pty,raw,echo=0,link=${TTY.d1}`, `pty,raw,echo=0,link=${TTY.d2}`], { stdout: "ignore", stderr: "pipe" });
+  const deadline = Date.now() + 5000;
+  while (!(existsSync(TTY.d1) && existsSync(TTY.d2))) {
+    if (Date.now() > deadline || serial.exitCode !== null) throw new Error(`socat made no pty pair: ${await new Response(serial.stderr).text()}`);
+    await Bun.sleep(10);
+  }
+  const [d1, d2] = await Promise.all([startTandem(bed, "d1", configFor("d1")), startTandem(bed, "d2", configFor("d2"))]);
   nodes.set("d1", d1);
   nodes.set("d2", d2);
 }, 60_000);
 
 afterAll(async () => {
+  if (serial && serial.exitCode === null) {
+    serial.kill("SIGKILL");
+    await serial.exited;
+  }
   const report = await bed?.destroy();
   if (report?.problems.length) throw new Error(`Test bed cleanup: ${report.problems.join("; ")}`);
 }, 60_000);
@@ -113,13 +136,12 @@ describe("heartbeat pair", () => {
   });
 
   test("the old active node returns: without auto_failback it stays standby and d2 keeps the VIP", async () => {
-    const toml = pairConfig(bed);
-    nodes.set("d1", await startTandem(bed, "d1", toml));
+    nodes.set("d1", await startTandem(bed, "d1", configFor("d1")));
     await waitForRoles((a, b) => a?.role === "standby" && a.peer.liveness === "alive" && b?.role === "active", 10_000, "d1 standby, d2 active");
     expect(await vipOwnerMac()).toBe(await macOf("d2", "eth0"));
   });
 
-  test("cutting one of two heartbeat links: no failover, a link-down warning", async () => {
+  test("cutting the UDP heartbeat link: no failover, a link-down warning; the serial cable alone keeps the pair healthy", async () => {
     const d1 = nodes.get("d1")!;
     const from = d1.lineCount();
     await bed.execOk("d1", ["ip", "link", "set", "eth2", "down"]);
@@ -134,27 +156,93 @@ describe("heartbeat pair", () => {
     }
   });
 
+  test("cutting every heartbeat link while both reach the witness: the standby finds the VIP still served and holds back; after healing still exactly one holder", async () => {
+    const d1 = nodes.get("d1")!;
+    const from = d1.lineCount();
+    // Both heartbeat links go: the UDP cable (eth2) is pulled and the serial cable stops (socat
+    // frozen), but every VIP interface stays up and both nodes reach the witness.
+    const cut = async (op: "add" | "del") => {
+      serial!.kill(op === "add" ? "SIGSTOP" : "SIGCONT");
+    };
+    await setLinks("d1", ["eth2"], "down");
+    await cut("add");
+    try {
+      await d1.waitForLog(/Takeover held back .*still answers ARP/, 5000, from);
+      const [a, b] = await waitForRoles((a, b) => a !== null && b !== null, 1000, "status");
+      expect(a!.peer.liveness).toBe("dead");
+      expect(a!.vipsHeld).toBe(false);
+      expect(b!.vipsHeld).toBe(true);
+      expect(await vipOwnerMac()).toBe(await macOf("d2", "eth0"));
+    } finally {
+      await cut("del");
+      await setLinks("d1", ["eth2"], "up");
+    }
+    await waitForRoles((a, b) => a?.peer.liveness === "alive" && b?.peer.liveness === "alive", 5000, "links healed");
+    const [a, b] = await waitForRoles((a, b) => a !== null && b !== null, 1000, "status");
+    expect([a!.vipsHeld, b!.vipsHeld]).toEqual([false, true]);
+    expect(await vipOwnerMac()).toBe(await macOf("d2", "eth0"));
+  });
+
+  test("a node isolated from the witness (and from its peer) never takes over", async () => {
+    const d1 = nodes.get("d1")!;
+    const from = d1.lineCount();
+    await setLinks("d1", ["eth0", "eth1", "eth2"], "down");
+    serial!.kill("SIGSTOP");
+    try {
+      await d1.waitForLog(/event=takeover-refused/, 5000, from);
+      // Three more deadtimes: still standby, VIPs untouched.
+      await Bun.sleep(1500);
+      const [a, b] = await waitForRoles((a, b) => a !== null && b !== null, 1000, "status");
+      expect(a!.role).toBe("standby");
+      expect(a!.vipsHeld).toBe(false);
+      expect(b!.role).toBe("active");
+    } finally {
+      serial!.kill("SIGCONT");
+      await setLinks("d1", ["eth0", "eth1", "eth2"], "up");
+    }
+    await waitForRoles((a, b) => a?.peer.liveness === "alive" && b?.peer.liveness === "alive" && a.role === "standby" && b.role === "active", 5000, "links healed");
+    expect(await vipOwnerMac()).toBe(await macOf("d2", "eth0"));
+  });
+
   test("10,000 forged, replayed and mangled heartbeats from a third namespace: no role change, all counted", async () => {
     const before = await haOf("d2");
-    // Random bytes, frames with our magic and a wrong MAC, frames of an unknown version: from server s1's namespace, aimed at d2's heartbeat port on the private segment.
-    const script = `
-      const sock = await Bun.udpSocket({});
-      const rnd = (n) => crypto.getRandomValues(new Uint8Array(n));
-      let sent = 0;
-      for (let i = 0; i < 10000; i++) {
-        const kind = i % 3;
-        const b = kind === 0 ? rnd(40 + (i % 120)) : new Uint8Array([0x54,0x4e,0x48,0x42,1,1,0,55, ...rnd(8), ...rnd(55 + 32)]);
-        if (kind === 2) b[5] = 9;
-        sock.send(b, 694, "${bed.addresses.dispatchers[1]!.private}");
-        sent++;
-        if (i % 100 === 0) await Bun.sleep(2);
-      }
-      console.log(sent);
-      sock.close();`;
-    const r = await bed.execOk("s1", [process.execPath, "-e", script]);
-    expect(r.stdout.trim()).toBe("10000");
-    const after = await waitForRoles((_a, b) => b !== null && Object.values(b.drops).reduce((x, y) => x + y, 0) - Object.values(before.drops).reduce((x, y) => x + y, 0) >= 10_000, 5000, "drops counted");
-    expect(after[1]!.role).toBe("active");
-    expect(after[0]!.role).toBe("standby");
+    const d1 = (await nodes.get("d1")!.status()) as unknown as { ha: { generation: number; links: { index: number; sent: number }[] } };
+    // Replays of seq 1 are outside the 64-wide window only once d1 sent more than 64 on link 0.
+    await waitForRoles((a) => (a as unknown as { links: { sent: number }[] } | null)?.links[0]!.sent! > 80, 15_000, "d1 sent 80 heartbeats");
+    // A third namespace on the heartbeat segment: the bed's switch, given an address for the test.
+    const sw = bed.switchNs;
+    await bed.execOk(sw, ["ip", "addr", "add", "10.202.0.250/24", "dev", "br-hb"]);
+    try {
+      const script = `
+        const m = await import(${JSON.stringify(new URL("../../src/core/ha/heartbeat-message.ts", import.meta.url).pathname)});
+        const auth = m.createHeartbeatAuth(new Uint8Array(await Bun.file(${JSON.stringify(`${bed.runDir}/authkey`)}).arrayBuffer()), "pair");
+        const sock = await Bun.udpSocket({});
+        const rnd = (n) => crypto.getRandomValues(new Uint8Array(n));
+        const out = new Uint8Array(512);
+        const hb = (generation, seq) => ({ cluster: "pair", node: "d1", generation, link: 0, seq, wallMs: Date.now(), role: "active", priority: 255, flags: 0, vips: 1, syncPosition: 0 });
+        for (let i = 0; i < 10000; i++) {
+          let b;
+          if (i % 4 === 0) b = rnd(1 + (i % 200));                              // garbage
+          else if (i % 4 === 1) { const n = m.encodeHeartbeat(hb(${d1.ha.generation}, 5), auth, out); b = out.slice(0, n); b[20 + (i % 30)] ^= 1; } // mangled: MAC fails
+          else if (i % 4 === 2) b = out.slice(0, m.encodeHeartbeat(hb(${d1.ha.generation}, 1), auth, out));      // replay of seq 1
+          else b = out.slice(0, m.encodeHeartbeat(hb(${d1.ha.generation} - 1, 1000000 + i), auth, out)); // an older generation
+          sock.send(b, 694, "${bed.addresses.dispatchers[1]!.heartbeat}");
+          if (i % 100 === 0) await Bun.sleep(2);
+        }
+        sock.close();
+        console.log("sent");`;
+      const r = await bed.execOk(sw, [process.execPath, "-e", script]);
+      expect(r.stdout.trim()).toBe("sent");
+    } finally {
+      await bed.execOk(sw, ["ip", "addr", "del", "10.202.0.250/24", "dev", "br-hb"]);
+    }
+    const total = (h: HaStatus) => Object.values(h.drops).reduce((x, y) => x + y, 0);
+    const [a, b] = await waitForRoles((_a, b) => b !== null && total(b) - total(before) >= 10_000, 5000, "drops counted");
+    console.log(`d2 drops after the flood: ${JSON.stringify(b!.drops)}`);
+    expect(total(b!) - total(before)).toBe(10_000);
+    expect(b!.drops.replay! - (before.drops.replay ?? 0)).toBe(2500);
+    expect(b!.drops["old-generation"]! - (before.drops["old-generation"] ?? 0)).toBe(2500);
+    expect(b!.role).toBe("active");
+    expect(a!.role).toBe("standby");
   });
 });

@@ -74,7 +74,10 @@ export async function createVmBed(options: VmBedOptions = {}): Promise<VmBed> {
   if (!existsSync(image)) throw new Error(`Image "${image}" is missing: run "just image" first`);
   await cleanupStaleVms();
   const { vms = 2, firmware, memoryMb, cpu, toml, authkey, serialLink, start, extraArgs, ...bedOptions } = options;
-  const bed = await createTestbed({ ...bedOptions, dispatchers: vms, dispatcherNamespaces: false });
+  // A pair's nat servers route through the floating gateway VIP "gw" (vmPairConfig), which moves
+  // with the active node; a lone VM is their gateway itself.
+  const serverGateway = bedOptions.serverGateway !== undefined || vms < 2 ? bedOptions.serverGateway : PAIR_GATEWAY;
+  const bed = await createTestbed({ ...bedOptions, serverGateway, dispatchers: vms, dispatcherNamespaces: false });
   const vmBed = new VmBed(bed, {
     vms, image, firmware: firmware ?? "bios", memoryMb: memoryMb ?? 256, cpu: cpu ?? "Nehalem",
     toml: typeof toml === "function" ? toml(bed) : toml, authkey, serialLink: serialLink ?? vms === 2, extraArgs: extraArgs ?? [],
@@ -334,9 +337,17 @@ timeouts = { tcp_syn = "3s", tcp_established = "20s", tcp_fin = "3s", tcp_time_w
 name = "www"
 address = "${a.vip}"
 interface = "public"
-
+${pair ? `
+[[vip]]
+name = "gw"
+address = "${PAIR_GATEWAY}"
+interface = "private"
+` : ""}
 ${services}${options.extra ?? ""}`;
 }
+
+/** The pair's floating gateway on the private segment (the bed's suggested shared router). */
+export const PAIR_GATEWAY = "10.201.0.1";
 
 /** A random authkey (64 hex characters, above tandem's 32-byte minimum) for a VM pair. */
 export function randomAuthkey(): string {
