@@ -80,7 +80,7 @@ beforeAll(async () => {
   serial = Bun.spawn(["socat", `pty,raw,echo=0,link=${TTY.d1}`, `pty,raw,echo=0,link=${TTY.d2}`], { stdout: "ignore", stderr: "pipe" });
   const deadline = Date.now() + 5000;
   while (!(existsSync(TTY.d1) && existsSync(TTY.d2))) {
-    if (Date.now() > deadline || serial.exitCode !== null) throw new Error(`socat made no pty pair: ${await new Response(serial.stderr).text()}`);
+    if (Date.now() > deadline || serial.exitCode !== null) throw new Error(`socat made no pty pair: ${await new Response(serial.stderr as ReadableStream<Uint8Array>).text()}`);
     await Bun.sleep(10);
   }
   const [d1, d2] = await Promise.all([startTandem(bed, "d1", configFor("d1")), startTandem(bed, "d2", configFor("d2"))]);

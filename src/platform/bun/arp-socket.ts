@@ -4,7 +4,8 @@
  */
 
 import { readFileSync } from "node:fs";
-import { CString, dlopen, ptr, read as peek } from "bun:ffi";
+import { dlopen, ptr } from "bun:ffi";
+import { lastLibcError } from "./libc-error.ts";
 import { ARP_ANNOUNCEMENT_BYTES, ETHERTYPE_ARP, parseMac, writeArpAnnouncement } from "../../core/net/arp-announcement.ts";
 import { parseIpv4 } from "../../core/packet/ipv4-address.ts";
 
@@ -25,13 +26,7 @@ const LIBC_SYMBOLS = {
 
 type Libc = ReturnType<typeof dlopen<typeof LIBC_SYMBOLS>>["symbols"];
 
-/** strerror(errno) of the call that just failed on this thread. */
-function lastError(c: Libc): string {
-  const at = c.__errno_location();
-  const code = at === null ? 0 : peek.i32(at, 0);
-  const message = c.strerror(code);
-  return message === null ? `errno ${code}` : new CString(message).toString();
-}
+const lastError = lastLibcError;
 
 /** Sends ARP announcements; see `createArpSocket`. */
 export interface ArpSocket {

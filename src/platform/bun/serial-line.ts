@@ -7,7 +7,8 @@
  * node:fs.createReadStream delivered nothing, node:tty.ReadStream delivered late, ~70 ms.)
  */
 
-import { CString, dlopen, ptr, read as peek } from "bun:ffi";
+import { dlopen, ptr } from "bun:ffi";
+import { lastLibcError } from "./libc-error.ts";
 import type { SerialLine } from "../../core/ports.ts";
 
 // asm-generic/fcntl.h, asm-generic/termbits.h (x86-64 and arm64 agree).
@@ -58,13 +59,7 @@ function bindLibc(): Libc {
   return libc;
 }
 
-/** strerror(errno) of the call that just failed on this thread. */
-function lastError(c: Libc): string {
-  const at = c.__errno_location();
-  const code = at === null ? 0 : peek.i32(at, 0);
-  const message = c.strerror(code);
-  return message === null ? `errno ${code}` : new CString(message).toString();
-}
+const lastError = lastLibcError;
 
 /**
  * Opens the tty `device` (/dev/ttyS1, or a pty in tests) non-blocking and without making it the

@@ -6,7 +6,8 @@
  * without a thread or a poll timer, and `send` is Bun's synchronous one.
  */
 
-import { CString, dlopen, ptr, read as peek } from "bun:ffi";
+import { dlopen, ptr } from "bun:ffi";
+import { lastLibcError } from "./libc-error.ts";
 import type { DatagramHandler, DatagramOptions, DatagramSocket } from "../../core/ports.ts";
 import { parseIpv4 } from "../../core/packet/ipv4-address.ts";
 
@@ -46,13 +47,7 @@ function bindLibc(): Libc {
   return libc;
 }
 
-/** strerror(errno) of the call that just failed on this thread. */
-function lastError(c: Libc): string {
-  const at = c.__errno_location();
-  const code = at === null ? 0 : peek.i32(at, 0);
-  const message = c.strerror(code);
-  return message === null ? `errno ${code}` : new CString(message).toString();
-}
+const lastError = lastLibcError;
 
 /**
  * Opens a UDP socket as `options` say and calls `onMessage` on the main event loop for every
