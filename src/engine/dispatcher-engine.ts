@@ -6,6 +6,7 @@ import type { Log } from "../core/ports.ts";
 import type { AdminState } from "../core/sched/server-pool.ts";
 import { ADMIN_STATES, ControlOp, ControlRing } from "./control-ring.ts";
 import type { LoopCounters } from "./packet-loop.ts";
+import { SyncApplyRing, SyncChangeRing, SyncEndpoint, type FullSyncCursor, type SyncApplied, type SyncEncoded, type SyncSnapshot } from "./sync-ring.ts";
 
 /** What the packet Worker is started with; plain data and shared buffers only. */
 export interface DispatcherWorkerInit {
@@ -15,6 +16,8 @@ export interface DispatcherWorkerInit {
   readonly dropsBuffer: SharedArrayBuffer;
   readonly statsBuffer: SharedArrayBuffer;
   readonly controlBuffer: SharedArrayBuffer;
+  readonly syncChangesBuffer: SharedArrayBuffer;
+  readonly syncApplyBuffer: SharedArrayBuffer;
   readonly seed: number;
 }
 
@@ -39,6 +42,8 @@ export interface DispatcherSnapshot {
   readonly refused: number;
   readonly evicted: number;
   readonly drops: Record<string, number>;
+  /** Connection-state sync counters. */
+  readonly sync: SyncSnapshot;
   readonly services: readonly {
     readonly name: string;
     readonly connections: number;
@@ -60,6 +65,20 @@ export interface DispatcherEngineOptions {
   /** Random seed for the table's hash key and port shuffles (from the platform's CSPRNG). */
   readonly seed: number;
   readonly startTimeoutMs?: number;
+  /** Connection-state sync; the rings always exist, capture starts off unless `capture` is true. */
+  readonly sync?: DispatcherSyncOptions;
+}
+
+/** Connection-state sync settings of a `DispatcherEngine`. */
+export interface DispatcherSyncOptions {
+  /** Capture changes from the start (the active node). Default false; see `setSyncCapture`. */
+  readonly capture?: boolean;
+  /** Slots of the worker → main change ring, a power of two. Default 65536 (1.3 MB, pages touched as used). */
+  readonly changeSlots?: number;
+  /** Slots of the main → worker apply ring, a power of two. Default 16384 (640 KiB). */
+  readonly applySlots?: number;
+  /** Table generation sent with every batch; default derived from `seed` (new at every start). */
+  readonly generation?: number;
 }
 
 /**
@@ -79,6 +98,7 @@ export class DispatcherEngine {
     private readonly spec: DispatchSpec,
     private readonly log: Log,
     private readonly messages: { waiters: ((m: DispatcherWorkerMessage) => void)[] },
+    private readonly sync: SyncEndpoint,
     /** Name of the TUN device the Worker created. */
     readonly tunName: string,
   ) {}
@@ -91,6 +111,9 @@ export class DispatcherEngine {
     const serverCounts = spec.services.map((s) => s.servers.length);
     const statsBuffer = new SharedArrayBuffer(DispatchStats.byteLength(serverCounts));
     const ring = new ControlRing();
+    const changes = new SyncChangeRing(undefined, options.sync?.changeSlots);
+    const applyRing = new SyncApplyRing(undefined, options.sync?.applySlots);
+    changes.setCapture(options.sync?.capture ?? false);
     const init: DispatcherWorkerInit = {
       spec,
       tun: options.tun,
@@ -98,6 +121,8 @@ export class DispatcherEngine {
       dropsBuffer,
       statsBuffer,
       controlBuffer: ring.buffer,
+      syncChangesBuffer: changes.buffer,
+      syncApplyBuffer: applyRing.buffer,
       seed: options.seed,
     };
     const worker = options.spawnWorker();
@@ -126,7 +151,13 @@ export class DispatcherEngine {
       worker.terminate();
       throw new Error(`Cannot start the packet engine: ${reply.type === "error" ? reply.message : "it stopped at once"}`);
     }
-    return new DispatcherEngine(worker, ring, table, new DropCounters(dropsBuffer), new DispatchStats(serverCounts, statsBuffer), spec, options.log, messages, reply.tun);
+    // The worker's clock: epoch-based monotonic ms, the same scale as the table's times.
+    const sync = new SyncEndpoint({
+      table, spec, changes, apply: applyRing,
+      generation: options.sync?.generation ?? Math.imul(options.seed | 0, 0x9e3779b1) >>> 0,
+      nowMs: () => performance.timeOrigin + performance.now(),
+    });
+    return new DispatcherEngine(worker, ring, table, new DropCounters(dropsBuffer), new DispatchStats(serverCounts, statsBuffer), spec, options.log, messages, sync, reply.tun);
   }
 
   /** Changes a server's weight (applies to new connections). */
@@ -144,6 +175,43 @@ export class DispatcherEngine {
     this.command(ControlOp.SetUp, service, server, up ? 1 : 0);
   }
 
+  /** Starts or stops capturing connection changes in the Worker (on for the active node). */
+  setSyncCapture(on: boolean): void {
+    this.sync.setCapture(on);
+  }
+
+  /** True once captured changes were lost to a full ring: the peer needs a full resync. */
+  get syncNeedsFullResync(): boolean {
+    return this.sync.needsFullResync;
+  }
+
+  /**
+   * Encodes up to `maxEntries` captured changes (at most `SYNC_MAX_ENTRIES`) into one batch body
+   * in `out`, reading the entries from the shared table now; `bytes` is 0 when nothing is queued
+   * and `more` says another call has work. See `SyncEndpoint.drainChanges`.
+   */
+  drainSyncChanges(out: Uint8Array, maxEntries?: number): SyncEncoded {
+    return this.sync.drainChanges(out, maxEntries);
+  }
+
+  /** Starts a full-table walk for a (re)joining standby; clears "needs full resync". */
+  fullSyncCursor(): FullSyncCursor {
+    return this.sync.fullSyncCursor();
+  }
+
+  /** Encodes the next batch of the full walk at `cursor` into `out`; `bytes` 0 once done. The caller paces the calls. */
+  encodeFullSync(cursor: FullSyncCursor, out: Uint8Array, maxEntries?: number): SyncEncoded {
+    return this.sync.encodeFullSync(cursor, out, maxEntries);
+  }
+
+  /**
+   * Decodes a received batch body and queues it for the Worker's table; "busy" means the apply
+   * ring is full and nothing was queued: retry the same body later. Never throws on any input.
+   */
+  applySyncBody(bytes: Uint8Array, length: number): SyncApplied {
+    return this.sync.applyBody(bytes, length);
+  }
+
   private command(op: number, a: number, b: number, c: number): void {
     if (!this.ring.send(op, a, b, c)) this.log.error("Packet worker command ring is full: command dropped", { op });
   }
@@ -158,6 +226,7 @@ export class DispatcherEngine {
       refused: t.refused,
       evicted: t.evicted,
       drops: this.drops.snapshot(),
+      sync: this.sync.snapshot(),
       services: this.spec.services.map((s, si) => ({
         name: s.name,
         connections: v[this.stats.serviceSlot(si, StatField.Connections)]!,

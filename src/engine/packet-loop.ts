@@ -21,6 +21,8 @@ export interface PacketLoopOptions {
   readonly expireEveryMs?: number;
   /** Work budget of one expiry pass (entries looked at). */
   readonly expireBudget?: number;
+  /** Connection-state sync, run after every batch and idle poll (see `SyncPump`). */
+  readonly sync?: { pump(nowMs: number): void };
 }
 
 /** Counters of the loop itself, beside the dispatcher's own. */
@@ -49,6 +51,7 @@ export function runPacketLoop(
   const pollMs = options.pollMs ?? 20;
   const expireEveryMs = options.expireEveryMs ?? 100;
   const expireBudget = options.expireBudget ?? 8192;
+  const sync = options.sync;
   // 64 KiB super-packets plus the virtio header, with room to spare.
   const buf = new Uint8Array(65536 + 64);
   const vnet = device.vnetHdr;
@@ -76,6 +79,8 @@ export function runPacketLoop(
       dispatcher.expire(now, expireBudget);
       lastExpire = now;
     }
+    // After expiry, so this round's removals are published with the batch's changes.
+    if (sync !== undefined) sync.pump(now);
   }
   return counters;
 }

@@ -16,7 +16,7 @@
  *   0  u8  proto (IP protocol number; 0 = free record)   20 u16 clientPort   32 f64 createdMs
  *   1  u8  state (TcpState; NONE for UDP/ICMP)           22 u16 vipPort      40 f64 lastSeenMs
  *   2  u8  flags (ConnFlag)                              24 u16 serverPort   48 f64 expiresMs
- *   3  u8  reserved                                      26 u16 localPort    56 u32 packetsIn
+ *   3  u8  syncMark (state sync)                         26 u16 localPort    56 u32 packetsIn
  *   4  u32 clientAddr      12 u32 serverAddr             28 u16 serviceId    60 u32 packetsOut
  *   8  u32 vipAddr         16 u32 localAddr              30 u16 serverIndex  64 f64 bytesIn
  *                                                                            72 f64 bytesOut
@@ -45,6 +45,11 @@
  *
  * Single writer: one thread (the packet worker) mutates the table; others may read records and
  * counters (values may be momentarily torn, which is fine for statistics).
+ *
+ * State sync (HA): `syncMark` is the time an entry was last handed to state sync, in units of
+ * 1024 ms modulo 256. `syncRefreshDue` tells the packet path when to re-send a long-lived entry,
+ * so its copy on the standby never expires while the active still sees traffic; it is called only
+ * while sync capture is on, so the per-packet path pays nothing otherwise.
  */
 
 /** IP protocol numbers (IANA) of the flows the table tracks. */
@@ -83,7 +88,10 @@ export const TCP_STATE_NAMES: readonly string[] = [
   "NONE", "SYN_RECV", "SYN_ACK", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE",
 ];
 
-/** Per-entry flag bits. FULLNAT is fixed at insert; REPLIED is set by the first OUT packet. */
+/**
+ * Per-entry flag bits. FULLNAT is fixed at insert; REPLIED is set by the first OUT packet; SYNCED
+ * marks an entry received from the peer by state sync (set by `setSynced`, informational).
+ */
 export const ConnFlag = { FULLNAT: 0x01, REPLIED: 0x02, SYNCED: 0x04 } as const;
 
 /** What happened to an entry, as reported to `ConnTable.onEvent`. */
@@ -212,7 +220,7 @@ const S8 = RECORD_BYTES;
 const S16 = RECORD_BYTES / 2;
 const S32 = RECORD_BYTES / 4;
 const S64 = RECORD_BYTES / 8;
-const B_PROTO = 0, B_STATE = 1, B_FLAGS = 2;
+const B_PROTO = 0, B_STATE = 1, B_FLAGS = 2, B_SYNC_MARK = 3;
 const W_CLIENT_ADDR = 1, W_VIP_ADDR = 2, W_SERVER_ADDR = 3, W_LOCAL_ADDR = 4, W_PKTS_IN = 14, W_PKTS_OUT = 15;
 const H_CLIENT_PORT = 10, H_VIP_PORT = 11, H_SERVER_PORT = 12, H_LOCAL_PORT = 13, H_SERVICE = 14, H_SERVER_INDEX = 15;
 const D_CREATED = 4, D_LAST_SEEN = 5, D_EXPIRES = 6, D_BYTES_IN = 8, D_BYTES_OUT = 9;
@@ -234,6 +242,10 @@ const MAX_TIMEOUT_MS = 0x7fffffff;
 const TCP = 6, ICMP = 1;
 const N_STATES = 9;
 const INSIDE_TAG = 0x100;
+// Sync marks count 1024 ms units modulo 256. A refresh interval of at most 120 units keeps the
+// wrapped difference exact: see `syncRefreshDue`.
+const SYNC_UNIT_MS = 1024;
+const SYNC_MAX_UNITS = 120;
 
 // TCP transitions [dir][event][state]; events SYN, FIN, ACK, RST (RST > SYN > FIN > ACK, as IPVS
 // tcp_state_idx). Columns: NONE SYN_RECV SYN_ACK ESTABLISHED FIN_WAIT CLOSE_WAIT LAST_ACK TIME_WAIT CLOSE.
@@ -297,6 +309,12 @@ export function halfSipHash4(k0: number, k1: number, w0: number, w1: number, w2:
     v0 ^= m;
   }
   return (v1 ^ v3) >>> 0;
+}
+
+/** Refresh interval of a timeout in sync units: a quarter of it, clamped to [1, SYNC_MAX_UNITS]. */
+function syncRefreshUnits(timeoutMs: number): number {
+  const units = Math.floor(timeoutMs / (4 * SYNC_UNIT_MS));
+  return units < 1 ? 1 : units > SYNC_MAX_UNITS ? SYNC_MAX_UNITS : units;
 }
 
 interface Geometry {
@@ -708,6 +726,64 @@ export class ConnTable {
     this.u8[b] = on ? this.u8[b]! | bits : this.u8[b]! & ~bits;
   }
 
+  // ---- state sync -------------------------------------------------------------------------------
+
+  /**
+   * Applies state received by state sync to live entry `id`: TCP `state` (NONE for UDP/ICMP), the
+   * REPLIED bit of `flags`, an explicit `expiresMs` and `createdMs`; sets `ConnFlag.SYNCED` and the
+   * sync mark (at `nowMs`, so a taken-over entry refreshes its peer on schedule). Reports
+   * `ConnEvent.STATE_CHANGED` if the state changed. False if `id` is not live or `state` invalid.
+   */
+  setSynced(id: number, state: number, flags: number, expiresMs: number, createdMs: number, nowMs: number): boolean {
+    if (!this.isLive(id) || !(state >= 0 && state < N_STATES) || !Number.isFinite(expiresMs)) return false;
+    const b8 = id * S8, d = id * S64, u8 = this.u8;
+    const old = u8[b8 + B_STATE]!;
+    u8[b8 + B_STATE] = state;
+    u8[b8 + B_FLAGS] = u8[b8 + B_FLAGS]! | ConnFlag.SYNCED | (flags & ConnFlag.REPLIED);
+    u8[b8 + B_SYNC_MARK] = Math.floor(nowMs / SYNC_UNIT_MS);
+    if (Number.isFinite(createdMs)) this.f64[d + D_CREATED] = createdMs;
+    this.f64[d + D_EXPIRES] = expiresMs;
+    this.refile(id, expiresMs);
+    if (state !== old && this.onEvent !== null) this.onEvent(id, ConnEvent.STATE_CHANGED);
+    return true;
+  }
+
+  /**
+   * How long an entry of `proto` in TCP `state` may go without being re-sent to the standby while
+   * packets keep it alive: a quarter of its timeout, in whole 1024 ms units from 1 to 120 (so from
+   * about 1 s to about 2 minutes). A sender adds this (plus one unit) to the lifetime it sends.
+   */
+  syncRefreshMs(proto: number, state: number): number {
+    return syncRefreshUnits(this.timeoutMs(proto, state)) * SYNC_UNIT_MS;
+  }
+
+  /** Records that live entry `id` was handed to state sync at `nowMs` (its sync mark). */
+  markSynced(id: number, nowMs: number): void {
+    this.u8[id * S8 + B_SYNC_MARK] = Math.floor(nowMs / SYNC_UNIT_MS);
+  }
+
+  /**
+   * For a packet in direction `dir` about to `update` live entry `id` at `nowMs`: true, with the
+   * sync mark moved to now, when the entry's last sync is at least `syncRefreshMs` old or this is
+   * its first reply (which makes it non-embryonic without a state change); the caller then
+   * re-sends it. Call it before `update` (it reads the previous packet). Only for sync capture.
+   */
+  syncRefreshDue(id: number, dir: number, nowMs: number): boolean {
+    const b8 = id * S8, u8 = this.u8, proto = u8[b8]!;
+    // A quarter of the timeout in units: timeouts are u32 ms below 2^31, 4 × 1024 = 2^12.
+    let units = this.hdr[U_TIMEOUTS + (proto === TCP ? u8[b8 + B_STATE]! : proto === ICMP ? T_ICMP : T_UDP)]! >>> 12;
+    units = units < 1 ? 1 : units > SYNC_MAX_UNITS ? SYNC_MAX_UNITS : units;
+    const nowUnit = Math.floor(nowMs * (1 / SYNC_UNIT_MS));
+    // The mark wraps every 256 units. Whenever sync was on at the previous packet, that packet
+    // saw an elapsed time below `units`; if the gap since then is below `units` too, the true
+    // elapsed time is below 2 × 120 < 256 units, so the wrapped difference is exact. A longer
+    // gap is caught by the second test alone.
+    if (((nowUnit - u8[b8 + B_SYNC_MARK]!) & 0xff) < units && nowMs - this.f64[id * S64 + D_LAST_SEEN]! < units * SYNC_UNIT_MS
+      && (dir === 0 || (u8[b8 + B_FLAGS]! & ConnFlag.REPLIED) !== 0)) return false;
+    u8[b8 + B_SYNC_MARK] = nowUnit;
+    return true;
+  }
+
   // ---- expiry ---------------------------------------------------------------------------------
 
   /**
@@ -866,6 +942,25 @@ export class ConnTable {
     const end = this.hdr[U_NEXT_FRESH]!, u8 = this.u8;
     for (let id = fromId < 0 ? 0 : fromId; id < end; id++) if (u8[id * S8] !== 0) return id;
     return -1;
+  }
+
+  /** Copies the connection description of entry `id` into `out` (flags included); false if `id` is not live. */
+  read(id: number, out: ConnSpec): boolean {
+    if (!this.isLive(id)) return false;
+    const w = id * S32, hw = id * S16, u32 = this.u32, u16 = this.u16;
+    out.proto = this.u8[id * S8]!;
+    out.flags = this.u8[id * S8 + B_FLAGS]!;
+    out.clientAddr = u32[w + W_CLIENT_ADDR]!;
+    out.vipAddr = u32[w + W_VIP_ADDR]!;
+    out.serverAddr = u32[w + W_SERVER_ADDR]!;
+    out.localAddr = u32[w + W_LOCAL_ADDR]!;
+    out.clientPort = u16[hw + H_CLIENT_PORT]!;
+    out.vipPort = u16[hw + H_VIP_PORT]!;
+    out.serverPort = u16[hw + H_SERVER_PORT]!;
+    out.localPort = u16[hw + H_LOCAL_PORT]!;
+    out.serviceId = u16[hw + H_SERVICE]!;
+    out.serverIndex = u16[hw + H_SERVER_INDEX]!;
+    return true;
   }
 
   /** IP protocol of entry `id` (0 if free). */

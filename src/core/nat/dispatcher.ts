@@ -8,6 +8,7 @@ import { serverKey } from "../sched/hash.ts";
 import { PersistenceTable } from "../sched/persistence-table.ts";
 import type { Scheduler } from "../sched/scheduler.ts";
 import { ServerPool, type AdminState } from "../sched/server-pool.ts";
+import { SyncOp, SyncResult, SyncServiceIndex, type SyncEntry } from "../sync/conn-sync-codec.ts";
 import { ConnEvent, ConnFlag, ConnSpec, ConnTable, Dir, InsertError, TcpState } from "./conn-table.ts";
 import { DispatchStats } from "./dispatch-stats.ts";
 import type { DispatchSpec, DispatchService } from "./dispatcher-spec.ts";
@@ -38,6 +39,20 @@ interface ServiceState {
   readonly scheduler: Scheduler;
   readonly ports: LocalPortAllocator | undefined;
 }
+
+/**
+ * Where the dispatcher reports connection changes for state sync (the active node's side). Called
+ * synchronously from the packet path with numbers only; must not throw or touch the table.
+ */
+export interface ConnChangeSink {
+  /** Entry `id` was created, changed state, or is due for a refresh: read it from the table later. */
+  upserted(id: number): void;
+  /** Entry `id` is being removed (closed, expired, evicted); its fields are readable now, not after the call. */
+  removed(id: number): void;
+}
+
+/** Ports one new fullnat connection may hand back (held by another service's entry) before it gives up. */
+const PORT_RELEASES = 8;
 
 /** Options of a `Dispatcher`: an existing table (to share or restore one) and randomness. */
 export interface DispatcherOptions {
@@ -76,6 +91,10 @@ export class Dispatcher {
   private readonly conn = new ConnSpec();
   private readonly flow = { srcAddr: 0, srcPort: 0 };
   private readonly vnet = new VirtioNetHdr();
+  private readonly syncIndex: SyncServiceIndex;
+  private sink: ConnChangeSink | null = null;
+  /** True while a synced entry is applied, so its own table events are not captured back. */
+  private applyingSync = false;
 
   constructor(spec: DispatchSpec, options: DispatcherOptions = {}) {
     const seed = options.seed ?? 0x7a4d3e1;
@@ -95,9 +114,31 @@ export class Dispatcher {
         : undefined;
       return { spec: s, pool, scheduler: createScheduler(s.scheduler), ports };
     });
+    this.syncIndex = new SyncServiceIndex(spec);
     this.table.onEvent = (id, event) => {
-      if (event === ConnEvent.EXPIRED || event === ConnEvent.EVICTED || event === ConnEvent.REMOVED) this.release(id);
+      const removal = event === ConnEvent.EXPIRED || event === ConnEvent.EVICTED || event === ConnEvent.REMOVED;
+      if (this.sink !== null && !this.applyingSync) this.capture(id, removal);
+      if (removal) this.release(id);
     };
+  }
+
+  /**
+   * Starts (a sink) or stops (null) reporting connection changes for state sync: creations, state
+   * changes and removals, plus a refresh of a live entry whose last sync is older than its
+   * `syncRefreshMs`. While null, the per-packet cost is one field test.
+   */
+  setSyncSink(sink: ConnChangeSink | null): void {
+    this.sink = sink;
+  }
+
+  private capture(id: number, removal: boolean): void {
+    if (removal) {
+      this.sink!.removed(id);
+      return;
+    }
+    // The event's packet (or insert) time is the entry's last-seen time.
+    this.table.markSynced(id, this.table.lastSeenMs(id));
+    this.sink!.upserted(id);
   }
 
   /**
@@ -172,6 +213,7 @@ export class Dispatcher {
   private account(id: number, s: number, i: number, dir: number, nowMs: number): void {
     const view = this.view;
     const table = this.table;
+    if (this.sink !== null && table.syncRefreshDue(id, dir, nowMs)) this.sink.upserted(id);
     const before = table.state(id);
     const after = table.update(id, dir, view.tcpFlags, view.totalLength, nowMs);
     if (before !== after && view.protocol === TCP) {
@@ -227,16 +269,131 @@ export class Dispatcher {
       conn.localPort = state.ports.leasePort(lease);
       conn.flags = ConnFlag.FULLNAT;
     }
-    const id = this.table.insert(conn, nowMs);
+    let id = this.table.insert(conn, nowMs);
+    if (id === InsertError.INSIDE_CONFLICT && state.ports) id = this.insertPastSyncedPorts(s, state.ports, nowMs);
     if (id < 0) {
       if (state.ports) state.ports.release(conn.proto, conn.serverAddr, conn.serverPort, conn.localAddr, conn.localPort);
       this.stats.dropped(s);
-      return this.drop(id === InsertError.FULL ? DropReason.TableFull : DropReason.NoConnection);
+      // A fullnat conflict means every port left was taken by entries the allocator did not know.
+      return this.drop(id === InsertError.FULL ? DropReason.TableFull : id === InsertError.INSIDE_CONFLICT && state.ports ? DropReason.NoLocalPort : DropReason.NoConnection);
     }
     state.pool.onConnect(i, true);
     if (state.spec.persistenceMs > 0) this.persistence.attach(s, view.src, i);
     this.stats.connection(s, i);
     return this.forwardIn(buf, id, nowMs);
+  }
+
+  /**
+   * fullnat: the local port in `this.conn` is held by an entry the allocator did not hand out (one
+   * received by state sync). Such a port stays leased, adopted by its holder (whose release frees
+   * it), and the next port is tried; adoption only shrinks the free pool, so this ends. A port
+   * held by another service's entry goes back (at most `PORT_RELEASES` times). Returns the
+   * insert's result; on failure `this.conn.localPort` is 0, so the caller's release is a no-op.
+   */
+  private insertPastSyncedPorts(s: number, ports: LocalPortAllocator, nowMs: number): number {
+    const conn = this.conn, table = this.table;
+    for (let released = 0; ;) {
+      const holder = table.lookupInside(conn.proto, conn.serverAddr, conn.serverPort, conn.localAddr, conn.localPort);
+      if (holder < 0 || (table.flags(holder) & ConnFlag.FULLNAT) === 0 || table.serviceId(holder) !== s) {
+        ports.release(conn.proto, conn.serverAddr, conn.serverPort, conn.localAddr, conn.localPort);
+        released++;
+      }
+      conn.localPort = 0;
+      const lease = released <= PORT_RELEASES ? ports.allocate(conn.proto, conn.serverAddr, conn.serverPort) : -1;
+      if (lease < 0) return InsertError.INSIDE_CONFLICT;
+      conn.localAddr = ports.leaseAddr(lease);
+      conn.localPort = ports.leasePort(lease);
+      const id = table.insert(conn, nowMs);
+      if (id !== InsertError.INSIDE_CONFLICT) return id;
+    }
+  }
+
+  /**
+   * Applies one entry received by state sync (the standby's side) at `nowMs`: an upsert inserts
+   * the connection (same server, same fullnat local address and port) or updates its state and
+   * lifetime, keeping server connection counts and persistence in step; a remove deletes it. The
+   * sender is authoritative: a local entry with the same key but another server, or holding the
+   * same reply tuple, is replaced. Rewrites `entry.serviceId`/`serverIndex` to local indices.
+   * Synced connections are not counted in the per-service connection statistics (the active counted
+   * them). Returns `SyncResult.Applied` or why the entry was not applied; never throws on any entry.
+   */
+  applySynced(entry: SyncEntry, nowMs: number): SyncResult {
+    this.applyingSync = true;
+    try {
+      return entry.op === SyncOp.Remove ? this.applySyncedRemove(entry) : this.applySyncedUpsert(entry, nowMs);
+    } finally {
+      this.applyingSync = false;
+    }
+  }
+
+  private applySyncedRemove(e: SyncEntry): SyncResult {
+    const id = this.table.lookupOutside(e.proto, e.clientAddr, e.clientPort, e.vipAddr, e.vipPort);
+    if (id < 0) return SyncResult.Absent;
+    this.table.remove(id);
+    return SyncResult.Applied;
+  }
+
+  private applySyncedUpsert(e: SyncEntry, nowMs: number): SyncResult {
+    const resolved = this.syncIndex.resolve(e);
+    if (resolved !== SyncResult.Applied) return resolved;
+    const table = this.table, s = e.serviceId, i = e.serverIndex, service = this.services[s]!;
+    const state = e.proto === TCP ? e.state : TcpState.NONE;
+    let id = table.lookupOutside(e.proto, e.clientAddr, e.clientPort, e.vipAddr, e.vipPort);
+    if (id >= 0 && !this.sameFlow(id, e)) {
+      table.remove(id);
+      id = -1;
+    }
+    let before: number = TcpState.NONE;
+    if (id >= 0) {
+      before = table.state(id);
+    } else {
+      id = this.insertSynced(e, nowMs);
+      if (id < 0) return id === InsertError.FULL ? SyncResult.TableFull : SyncResult.Conflict;
+      service.pool.onConnect(i, true);
+      if (service.spec.persistenceMs > 0) {
+        this.persistence.record(s, e.clientAddr, i, nowMs);
+        this.persistence.attach(s, e.clientAddr, i);
+      }
+    }
+    table.setSynced(id, state, e.flags, nowMs + e.remainingMs, nowMs - e.ageMs, nowMs);
+    if (before !== state && e.proto === TCP) {
+      if (state === TcpState.ESTABLISHED) service.pool.onEstablished(i);
+      else if (before === TcpState.ESTABLISHED) service.pool.onInactive(i);
+    }
+    return SyncResult.Applied;
+  }
+
+  /** Inserts a resolved synced upsert, first removing a local entry that holds its reply tuple. */
+  private insertSynced(e: SyncEntry, nowMs: number): number {
+    const conn = this.conn, table = this.table;
+    const fullnat = (e.flags & ConnFlag.FULLNAT) !== 0;
+    conn.proto = e.proto;
+    conn.clientAddr = e.clientAddr;
+    conn.clientPort = e.clientPort;
+    conn.vipAddr = e.vipAddr;
+    conn.vipPort = e.vipPort;
+    conn.serverAddr = e.serverAddr;
+    conn.serverPort = e.serverPort;
+    conn.localAddr = fullnat ? e.localAddr : 0;
+    conn.localPort = fullnat ? e.localPort : 0;
+    conn.serviceId = e.serviceId;
+    conn.serverIndex = e.serverIndex;
+    conn.flags = (fullnat ? ConnFlag.FULLNAT : 0) | ConnFlag.SYNCED;
+    let id = table.insert(conn, nowMs);
+    if (id === InsertError.INSIDE_CONFLICT) {
+      const holder = table.lookupInside(conn.proto, conn.serverAddr, conn.serverPort, fullnat ? conn.localAddr : conn.clientAddr, fullnat ? conn.localPort : conn.clientPort);
+      if (holder >= 0) table.remove(holder);
+      id = table.insert(conn, nowMs);
+    }
+    return id;
+  }
+
+  /** True when live entry `id` goes to the same server (and fullnat local address:port) as `e`. */
+  private sameFlow(id: number, e: SyncEntry): boolean {
+    const t = this.table, fullnat = (e.flags & ConnFlag.FULLNAT) !== 0;
+    if (t.serviceId(id) !== e.serviceId || t.serverIndex(id) !== e.serverIndex || t.serverAddr(id) !== e.serverAddr || t.serverPort(id) !== e.serverPort) return false;
+    if (((t.flags(id) & ConnFlag.FULLNAT) !== 0) !== fullnat) return false;
+    return !fullnat || (t.localAddr(id) === e.localAddr && t.localPort(id) === e.localPort);
   }
 
   /** ICMP: answer echo to a VIP, translate errors about tracked flows, drop the rest. */

@@ -9,6 +9,7 @@ import { DropCounters } from "../../core/packet/drop-reason.ts";
 import { ADMIN_STATES, ControlOp, ControlRing } from "../../engine/control-ring.ts";
 import type { DispatcherWorkerInit, DispatcherWorkerMessage } from "../../engine/dispatcher-engine.ts";
 import { runPacketLoop } from "../../engine/packet-loop.ts";
+import { SyncApplyRing, SyncChangeRing, SyncChangeWriter, SyncPump } from "../../engine/sync-ring.ts";
 import { openTun } from "./tun-device.ts";
 
 declare const self: { onmessage: ((event: MessageEvent) => void) | null; postMessage(message: DispatcherWorkerMessage): void };
@@ -30,6 +31,8 @@ self.onmessage = (event: MessageEvent) => {
     seed: init.seed,
   });
   const ring = new ControlRing(init.controlBuffer);
+  const changes = new SyncChangeRing(init.syncChangesBuffer);
+  const sync = new SyncPump(dispatcher, changes, new SyncChangeWriter(changes, dispatcher.table), new SyncApplyRing(init.syncApplyBuffer));
   let stop = false;
   const apply = (op: number, a: number, b: number, c: number) => {
     if (op === ControlOp.Stop) stop = true;
@@ -43,7 +46,7 @@ self.onmessage = (event: MessageEvent) => {
   const counters = runPacketLoop(device, dispatcher, () => origin + performance.now(), () => {
     ring.drain(apply);
     return stop;
-  });
+  }, { sync });
   device.close();
   self.postMessage({ type: "stopped", counters });
 };
