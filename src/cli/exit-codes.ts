@@ -10,6 +10,8 @@ export const ExitCode = {
   Failure: 3,
   /** The config is valid but names no node for this host, or several. */
   NoIdentity: 4,
+  /** `standby`/`takeover`: the node accepted the switchover but did not reach the new role in time. */
+  TimedOut: 5,
 } as const;
 
 /** One of the exit codes above. */

@@ -11,6 +11,20 @@ export interface OpenStore {
   close(): void;
 }
 
+/** One HTTP request for `Platform.httpRequest`; the body, if any, is sent as UTF-8 text. */
+export interface HttpRequest {
+  readonly method: "GET" | "POST";
+  readonly url: string;
+  readonly body?: string;
+  /** The whole exchange (connect, send, read the body) must finish within this time. */
+  readonly timeoutMs: number;
+}
+
+/** What `Platform.httpRequest` got: a response of any status with its body as text, or why there was none. */
+export type HttpResult =
+  | { readonly kind: "response"; readonly status: number; readonly body: string }
+  | { readonly kind: "refused" | "timeout" | "failed"; readonly detail: string };
+
 /**
  * Everything the CLI needs from the runtime. Contract: methods that touch files or the system
  * throw an Error whose message is ready to print (it names the path and the reason).
@@ -39,6 +53,8 @@ export interface Platform {
   haNet(): HaNet;
   /** Serves HTTP on `address:port`; returns a function that stops serving. Throws when it cannot bind. */
   serve(address: string, port: number, fetch: (request: Request) => Response | Promise<Response>): () => void;
+  /** Sends one HTTP request (no redirects followed). Contract: never rejects; failures are results. */
+  httpRequest(request: HttpRequest): Promise<HttpResult>;
   /** Resident set size of this process in bytes. */
   rssBytes(): number;
   /** The process id, for logs and events. */

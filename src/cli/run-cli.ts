@@ -2,6 +2,7 @@ import { StoreError } from "../store/config-versions.ts";
 import { checkCommand, checkUsage } from "./check-command.ts";
 import { configCommand, configUsage } from "./config-command.ts";
 import { ExitCode } from "./exit-codes.ts";
+import { standbyCommand, standbyUsage, takeoverCommand, takeoverUsage } from "./ha-command.ts";
 import { UsageError } from "./parse-args.ts";
 import type { Platform } from "./platform.ts";
 import { netUpCommand, netUpUsage } from "./net-up-command.ts";
@@ -18,10 +19,13 @@ Commands:
   check FILE...        validate config files (every problem as FILE:LINE:COL: key.path: message)
   config SUBCOMMAND    versioned config store: import, export, history, diff, rollback
   net-up --config FILE configure this host's interfaces, default route and host name
+  standby              planned switchover: this active node hands its VIPs to the peer
+  takeover             planned switchover: this standby node takes the VIPs from the peer
   version              print the version and git revision
 
 Run "tandem COMMAND --help" for a command's options. Exit status: 0 ok, 1 invalid config,
-2 usage, 3 store or system error, 4 no node matches this host (see docs/cli.md).`;
+2 usage, 3 store or system error, 4 no node matches this host, 5 switchover not done in time
+(see docs/cli.md).`;
 
 type Command = { usage: string; run: (argv: readonly string[], platform: Platform) => Promise<ExitCode> | ExitCode };
 
@@ -30,6 +34,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   check: { usage: checkUsage, run: checkCommand },
   config: { usage: configUsage, run: configCommand },
   "net-up": { usage: netUpUsage, run: netUpCommand },
+  standby: { usage: standbyUsage, run: standbyCommand },
+  takeover: { usage: takeoverUsage, run: takeoverCommand },
   version: { usage: versionUsage, run: (_argv, platform) => versionCommand(platform) },
 };
 

@@ -6,7 +6,8 @@ import type { LogLevel } from "../core/ports.ts";
 import { importConfigVersion, verifyConfigVersions } from "../store/config-versions.ts";
 import { listEvents, recordConfigChanged, recordEvent } from "../store/events.ts";
 import { HaEngine } from "../engine/ha-engine.ts";
-import type { HaRole } from "../core/ha/ha-node-types.ts";
+import type { HaEvent, HaRole } from "../core/ha/ha-node-types.ts";
+import { SyncEngine } from "../engine/sync-engine.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { parseArgs, UsageError } from "./parse-args.ts";
 import { dirname, resolvePath } from "./paths.ts";
@@ -99,8 +100,26 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
         nodeLog.warn("Cannot write the status screen", { path: consolePath, reason: (error as Error).message });
       }
     };
+    let sync: SyncEngine | undefined;
+    const haEvent = (e: HaEvent) =>
+      recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: `ha_${e.type.replaceAll("-", "_")}`, subject: node.name, detail: { severity: e.severity, message: e.message, ...e.fields } });
     if (pair) {
       try {
+        // Sync first, so that the heartbeat's first role decision finds it ready.
+        if (dataPlane !== undefined) {
+          sync = await SyncEngine.start({
+            config,
+            nodeName: node.name,
+            authKey: authKey!,
+            generation,
+            net: platform.haNet(),
+            clock: platform.clock,
+            log: nodeLog.with({ component: "sync" }),
+            dataPlane: dataPlane.engine,
+            onSynced: (synced) => ha?.syncStatus(synced),
+            onEvent: haEvent,
+          });
+        }
         ha = await HaEngine.start({
           config,
           nodeName: node.name,
@@ -111,14 +130,17 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
           log: nodeLog.with({ component: "heartbeat" }),
           commands: platform.dataPlaneHost().commands,
           dataPlane,
-          onEvent: (e) => recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: `ha_${e.type.replaceAll("-", "_")}`, subject: node.name, detail: { severity: e.severity, message: e.message, ...e.fields } }),
+          onEvent: haEvent,
+          syncPosition: () => sync?.syncPosition() ?? 0,
           onRole: (next) => {
             role = next;
+            sync?.setRole(next);
             if (next !== "starting") showConsole();
           },
         });
       } catch (error) {
         nodeLog.error("Cannot start the heartbeat", { reason: (error as Error).message });
+        sync?.stop();
         recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: "node_failed", subject: node.name, detail: { reason: (error as Error).message } });
         await dataPlane?.stop();
         return ExitCode.Failure;
@@ -133,6 +155,7 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       nowMs: () => platform.clock.wallMs(),
       dispatcher: () => dataPlane?.engine.snapshot(),
       ha: () => ha?.snapshot(),
+      sync: () => sync?.snapshot(),
       command: ha ? (command) => ha!.command(command) : undefined,
     });
     let stopWeb: () => void = () => {};
@@ -156,6 +179,7 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
     });
     nodeLog.info("Stopping", { signal });
     ha?.stop();
+    sync?.stop();
     removeReload();
     stopWeb();
     await dataPlane?.stop();

@@ -8,6 +8,9 @@ import { ADMIN_STATES, ControlOp, ControlRing } from "./control-ring.ts";
 import type { LoopCounters } from "./packet-loop.ts";
 import { SyncApplyRing, SyncChangeRing, SyncEndpoint, type FullSyncCursor, type SyncApplied, type SyncEncoded, type SyncSnapshot } from "./sync-ring.ts";
 
+// The Worker's clock, on the same epoch-based monotonic scale in every thread.
+const syncClockMs = () => performance.timeOrigin + performance.now();
+
 /** What the packet Worker is started with; plain data and shared buffers only. */
 export interface DispatcherWorkerInit {
   readonly spec: DispatchSpec;
@@ -155,7 +158,7 @@ export class DispatcherEngine {
     const sync = new SyncEndpoint({
       table, spec, changes, apply: applyRing,
       generation: options.sync?.generation ?? Math.imul(options.seed | 0, 0x9e3779b1) >>> 0,
-      nowMs: () => performance.timeOrigin + performance.now(),
+      nowMs: syncClockMs,
     });
     return new DispatcherEngine(worker, ring, table, new DropCounters(dropsBuffer), new DispatchStats(serverCounts, statsBuffer), spec, options.log, messages, sync, reply.tun);
   }
@@ -190,8 +193,8 @@ export class DispatcherEngine {
    * in `out`, reading the entries from the shared table now; `bytes` is 0 when nothing is queued
    * and `more` says another call has work. See `SyncEndpoint.drainChanges`.
    */
-  drainSyncChanges(out: Uint8Array, maxEntries?: number): SyncEncoded {
-    return this.sync.drainChanges(out, maxEntries);
+  drainSyncChanges(out: Uint8Array, maxEntries?: number, created?: Float64Array): SyncEncoded {
+    return this.sync.drainChanges(out, maxEntries, created);
   }
 
   /** Starts a full-table walk for a (re)joining standby; clears "needs full resync". */
@@ -210,6 +213,26 @@ export class DispatcherEngine {
    */
   applySyncBody(bytes: Uint8Array, length: number): SyncApplied {
     return this.sync.applyBody(bytes, length);
+  }
+
+  /** The clock of the table's times (and of `SyncEncoded` creation times): epoch-based monotonic ms. */
+  syncClockMs(): number {
+    return syncClockMs();
+  }
+
+  /** The apply ring's position after the last `applySyncBody`, for `syncAppliedThrough`. */
+  get syncQueuedPosition(): number {
+    return this.sync.queuedPosition;
+  }
+
+  /** Whether the Worker's table holds everything queued up to `position`. */
+  syncAppliedThrough(position: number): boolean {
+    return this.sync.appliedThrough(position);
+  }
+
+  /** Sync counters of the table side (capture, encode, apply). */
+  syncSnapshot(): SyncSnapshot {
+    return this.sync.snapshot();
   }
 
   private command(op: number, a: number, b: number, c: number): void {

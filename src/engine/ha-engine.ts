@@ -23,6 +23,7 @@ import {
   type HeartbeatMessage,
 } from "../core/ha/heartbeat-message.ts";
 import { ReplayGuard } from "../core/ha/replay-guard.ts";
+import { DropBurst } from "../core/ha/drop-burst.ts";
 import type { Cancel, Clock, HaNet, HostCommands, Log } from "../core/ports.ts";
 import { openHaLinks, type HaLink, type HaLinkCounters } from "./ha-links.ts";
 
@@ -57,6 +58,8 @@ export interface HaEngineOptions {
   readonly onEvent: (event: HaEvent) => void;
   /** Called after every role change, for the status screen and the API. */
   readonly onRole?: (role: HaRole) => void;
+  /** The sync position heartbeats carry (last sync batch sent or received); 0 without sync. */
+  readonly syncPosition?: () => number;
 }
 
 /** The engine's state for the API: the machine's description plus link counters and drops. */
@@ -77,6 +80,7 @@ export class HaEngine {
   private readonly out = new Uint8Array(MAX_HEARTBEAT_BYTES);
   private readonly seq: number[];
   private readonly drops = new Map<HaDropReason, number>();
+  private readonly burst = new DropBurst("heartbeat");
   private readonly timers: Cancel[] = [];
   /** One-shot timers still pending, cancelled at stop. */
   private readonly pending = new Set<Cancel>();
@@ -105,7 +109,12 @@ export class HaEngine {
     for (const link of engine.links) options.log.info("Heartbeat link open", { link: link.index, path: link.label });
     const hb = options.config.heartbeat;
     engine.every(hb.keepalive, () => engine.sendHeartbeats());
-    engine.every(Math.max(10, Math.min(100, Math.floor(hb.keepalive / 4))), () => engine.input({ type: "tick", nowMs: options.clock.monotonicMs() }));
+    engine.every(Math.max(10, Math.min(100, Math.floor(hb.keepalive / 4))), () => {
+      const nowMs = options.clock.monotonicMs();
+      const summary = engine.burst.tick(nowMs);
+      if (summary) engine.emit(summary);
+      engine.input({ type: "tick", nowMs });
+    });
     if (hb.ping_nodes.length > 0) engine.every(hb.ping_interval, () => engine.pingWitnesses());
     engine.sendHeartbeats();
     engine.input({ type: "tick", nowMs: options.clock.monotonicMs() });
@@ -176,6 +185,13 @@ export class HaEngine {
 
   private countDrop(reason: HaDropReason): void {
     this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
+    const event = this.burst.drop(reason, this.options.clock.monotonicMs());
+    if (event) this.emit(event);
+  }
+
+  private emit(event: HaEvent): void {
+    this.options.log[event.severity](event.message, { event: event.type, ...event.fields });
+    this.options.onEvent(event);
   }
 
   private receive(link: number, bytes: Uint8Array, length: number): void {
@@ -231,7 +247,7 @@ export class HaEngine {
         priority: own.priority,
         flags,
         vips: this.options.dataPlane?.claimed ? this.options.config.vip.length : 0,
-        syncPosition: 0,
+        syncPosition: Math.max(0, this.options.syncPosition?.() ?? 0),
       };
       const length = encodeHeartbeat(message, this.auth, this.out);
       link.send(this.out, length);
@@ -281,12 +297,9 @@ export class HaEngine {
   private async act(action: HaAction): Promise<void> {
     const { log, clock } = this.options;
     switch (action.type) {
-      case "event": {
-        const e = action.event;
-        log[e.severity](e.message, { event: e.type, ...e.fields });
-        this.options.onEvent(e);
+      case "event":
+        this.emit(action.event);
         return;
-      }
       case "sendHeartbeatNow":
         this.sendHeartbeats();
         return;

@@ -294,6 +294,16 @@ export class SyncApplyRing {
     return n;
   }
 
+  /** Entries ever queued (a u32 position that wraps; compare with `consumedPosition`). */
+  queuedPosition(): number {
+    return Atomics.load(this.i32, A_WRITTEN) >>> 0;
+  }
+
+  /** Entries the worker has applied so far (a u32 position that wraps). */
+  consumedPosition(): number {
+    return Atomics.load(this.i32, A_READ) >>> 0;
+  }
+
   /** Entries the worker finished with `SyncResult` code `result`. */
   results(result: number): number {
     return this.f64[AF_RESULTS + result] ?? 0;
@@ -336,6 +346,8 @@ export class FullSyncCursor {
   nextId = 0;
   /** True once the batch with `SyncBatchFlag.FullEnd` was encoded. */
   done = false;
+  /** True once the first batch (flagged `SyncBatchFlag.FullStart`) was encoded. */
+  started = false;
 }
 
 /** What `SyncEndpoint.drainChanges` and `encodeFullSync` produced: a body of `bytes` (0: none). */
@@ -346,6 +358,12 @@ export interface SyncEncoded {
   readonly seq: number;
   /** More changes are waiting (drain again), or the walk is not done. */
   readonly more: boolean;
+  /**
+   * Entries sent for the first time since capture began (new connections): their creation times
+   * (the Worker's clock, see `SyncEndpointOptions.nowMs`) are `created[0, fresh)` of the array
+   * passed to `drainChanges`. Always 0 for full-walk batches.
+   */
+  readonly fresh: number;
 }
 
 /** What `SyncEndpoint.applyBody` did with one received body. */
@@ -420,6 +438,10 @@ export class SyncEndpoint {
   private readonly entry = new SyncEntry();
   private readonly received = new SyncBatch();
   private readonly accepted: SyncEntry[] = [];
+  /** Per entry id: the creation time (u32 ms) of the connection last reported fresh in that slot. */
+  private readonly reported: Uint32Array;
+  /** Connections created before this (capture switched on) are never reported fresh. */
+  private captureSinceMs = 0;
   private seq = 0;
   private lastSeq = -1;
   private lastGeneration = -1;
@@ -434,10 +456,12 @@ export class SyncEndpoint {
     this.generation = options.generation >>> 0;
     this.nowMs = options.nowMs;
     this.services = new SyncServiceIndex(options.spec);
+    this.reported = new Uint32Array(options.table.capacity);
   }
 
   /** Starts or stops capturing changes in the worker (the active node captures; a standby need not). */
   setCapture(on: boolean): void {
+    if (on && !this.changes.capture) this.captureSinceMs = this.nowMs();
     this.changes.setCapture(on);
   }
 
@@ -451,10 +475,10 @@ export class SyncEndpoint {
    * by `out`) into one body in `out`. Upserts carry the entry as it is now; an entry queued twice
    * goes once. Returns bytes 0 when nothing is queued. Throws RangeError if `out` holds no entry.
    */
-  drainChanges(out: Uint8Array, maxEntries = SYNC_MAX_ENTRIES): SyncEncoded {
+  drainChanges(out: Uint8Array, maxEntries = SYNC_MAX_ENTRIES, created?: Float64Array): SyncEncoded {
     const max = this.capacity(out, maxEntries);
-    const nowMs = this.nowMs(), e = this.entry, slots = this.slots, ids = this.batchIds, t = this.table;
-    let count = 0;
+    const nowMs = this.nowMs(), e = this.entry, slots = this.slots, ids = this.batchIds, t = this.table, reported = this.reported;
+    let count = 0, fresh = 0;
     while (count < max) {
       const n = this.changes.take(max - count, slots);
       if (n === 0) break;
@@ -475,17 +499,25 @@ export class SyncEndpoint {
             continue;
           }
           ids[count] = id;
+          if (created !== undefined && fresh < created.length) {
+            // A connection is fresh the first time it is sent: its creation time marks the slot.
+            const createdMs = t.createdMs(id), mark = (Math.floor(createdMs) >>> 0) || 1;
+            if (reported[id] !== mark && createdMs >= this.captureSinceMs) {
+              reported[id] = mark;
+              created[fresh++] = createdMs;
+            }
+          }
         }
         encodeSyncEntry(out, count++, e);
       }
     }
     const more = this.changes.pending > 0;
-    if (count === 0) return { bytes: 0, entries: 0, seq: -1, more };
+    if (count === 0) return { bytes: 0, entries: 0, seq: -1, more, fresh: 0 };
     const seq = this.seq++;
     const bytes = encodeSyncHeader(out, { seq, generation: this.generation, flags: 0, count });
     this.c.sentBatches++;
     this.c.sentEntries += count;
-    return { bytes, entries: count, seq, more };
+    return { bytes, entries: count, seq, more, fresh };
   }
 
   /** Starts a full-table walk for a (re)joining standby and clears "needs full resync". */
@@ -501,21 +533,26 @@ export class SyncEndpoint {
    * once the walk is done.
    */
   encodeFullSync(cursor: FullSyncCursor, out: Uint8Array, maxEntries = SYNC_MAX_ENTRIES): SyncEncoded {
-    if (cursor.done) return { bytes: 0, entries: 0, seq: -1, more: false };
+    if (cursor.done) return { bytes: 0, entries: 0, seq: -1, more: false, fresh: 0 };
     const max = this.capacity(out, maxEntries);
     const nowMs = this.nowMs(), t = this.table, e = this.entry;
     let count = 0, id = t.nextLive(cursor.nextId);
     for (; id >= 0 && count < max; id = t.nextLive(id + 1)) {
-      if (readSyncEntry(t, id, nowMs, e)) encodeSyncEntry(out, count++, e);
+      if (!readSyncEntry(t, id, nowMs, e)) continue;
+      encodeSyncEntry(out, count++, e);
+      // Already on the peer: a later change of it is not a new connection's first arrival.
+      this.reported[id] = (Math.floor(t.createdMs(id)) >>> 0) || 1;
     }
     cursor.nextId = id < 0 ? t.capacity : id;
     cursor.done = id < 0;
     const seq = this.seq++;
-    const bytes = encodeSyncHeader(out, { seq, generation: this.generation, flags: SyncBatchFlag.Full | (cursor.done ? SyncBatchFlag.FullEnd : 0), count });
+    const flags = SyncBatchFlag.Full | (cursor.started ? 0 : SyncBatchFlag.FullStart) | (cursor.done ? SyncBatchFlag.FullEnd : 0);
+    cursor.started = true;
+    const bytes = encodeSyncHeader(out, { seq, generation: this.generation, flags, count });
     this.c.sentBatches++;
     this.c.sentEntries += count;
     this.c.fullSyncEntries += count;
-    return { bytes, entries: count, seq, more: !cursor.done };
+    return { bytes, entries: count, seq, more: !cursor.done, fresh: 0 };
   }
 
   /**
@@ -556,6 +593,19 @@ export class SyncEndpoint {
       dropped += n;
     });
     return { status: "ok", applied: kept, dropped, reasons, seq: batch.seq, generation: batch.generation, flags: batch.flags, error: "" };
+  }
+
+  /**
+   * Whether everything queued up to `position` (a `queuedPosition` taken after `applyBody`) is in
+   * the Worker's table now: a received change counts as arrived only once the table holds it.
+   */
+  appliedThrough(position: number): boolean {
+    return ((this.apply.consumedPosition() - position) | 0) >= 0;
+  }
+
+  /** The apply ring's queued position now, for `appliedThrough`. */
+  get queuedPosition(): number {
+    return this.apply.queuedPosition();
   }
 
   /** The counters (main thread and worker). */

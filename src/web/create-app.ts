@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import type { DispatcherSnapshot } from "../engine/dispatcher-engine.ts";
 import type { HaSnapshot } from "../engine/ha-engine.ts";
+import type { SyncEngineSnapshot } from "../engine/sync-engine.ts";
+import { SYNC_LAG_BUCKETS_MS } from "../core/sync/sync-lag.ts";
 
 /** What the web app reads: the node's identity and live data-plane counters. */
 export interface AppState {
@@ -12,6 +14,8 @@ export interface AppState {
   readonly dispatcher: () => DispatcherSnapshot | undefined;
   /** The heartbeat's state; undefined on a lone node. */
   readonly ha?: () => HaSnapshot | undefined;
+  /** Connection-state sync; undefined on a lone node. */
+  readonly sync?: () => SyncEngineSnapshot | undefined;
   /** A planned switchover; undefined on a lone node. */
   readonly command?: (command: "standby" | "takeover") => void;
 }
@@ -25,6 +29,7 @@ function metricLine(name: string, labels: Record<string, string>, value: number)
 export function renderMetrics(state: AppState): string {
   const out: string[] = [];
   const d = state.dispatcher();
+  const sync = state.sync?.();
   const help = (name: string, type: string, text: string) => out.push(`# HELP ${name} ${text}`, `# TYPE ${name} ${type}`);
   help("tandem_up", "gauge", "1 while the node runs.");
   out.push(metricLine("tandem_up", { node: state.node }, 1));
@@ -46,7 +51,26 @@ export function renderMetrics(state: AppState): string {
     help(name, "counter", text);
     for (const s of d.services) for (const r of s.servers) out.push(metricLine(name, { service: s.name, server: r.name }, pick(r)));
   }
+  if (sync) renderSyncMetrics(sync, out, help);
   return out.join("\n") + "\n";
+}
+
+/** Appends the connection-state sync metrics: synced flag, batches, drops, and the lag histogram. */
+function renderSyncMetrics(sync: SyncEngineSnapshot, out: string[], help: (name: string, type: string, text: string) => void): void {
+  help("tandem_sync_synced", "gauge", "1 while this standby's shadow connection table is complete.");
+  out.push(metricLine("tandem_sync_synced", {}, sync.synced ? 1 : 0));
+  help("tandem_sync_batches_total", "counter", "Sync batches sent and received.");
+  out.push(metricLine("tandem_sync_batches_total", { direction: "sent" }, sync.sent.batches), metricLine("tandem_sync_batches_total", { direction: "received" }, sync.received.batches));
+  help("tandem_sync_full_resyncs_total", "counter", "Full resyncs of the connection table, sent and completed on receipt.");
+  out.push(metricLine("tandem_sync_full_resyncs_total", { direction: "sent" }, sync.fullResyncs.sent), metricLine("tandem_sync_full_resyncs_total", { direction: "received" }, sync.fullResyncs.received));
+  help("tandem_sync_gaps_total", "counter", "Lost sync batches noticed by this receiver.");
+  out.push(metricLine("tandem_sync_gaps_total", {}, sync.gaps));
+  help("tandem_sync_drops_total", "counter", "Received sync frames dropped, by reason.");
+  for (const [reason, n] of Object.entries(sync.drops)) out.push(metricLine("tandem_sync_drops_total", { reason }, n));
+  help("tandem_sync_lag_seconds", "histogram", "Time from a connection's creation to its presence in the peer's table.");
+  SYNC_LAG_BUCKETS_MS.forEach((le, i) => out.push(metricLine("tandem_sync_lag_seconds_bucket", { le: String(le / 1000) }, sync.lag.buckets[i]!)));
+  out.push(metricLine("tandem_sync_lag_seconds_bucket", { le: "+Inf" }, sync.lag.samples));
+  out.push(metricLine("tandem_sync_lag_seconds_sum", {}, sync.lag.sumMs / 1000), metricLine("tandem_sync_lag_seconds_count", {}, sync.lag.samples));
 }
 
 /** The HTTP app: JSON status API and Prometheus metrics (the UI arrives with its own issue). */
@@ -60,6 +84,7 @@ export function createApp(state: AppState): Hono {
       uptimeMs: state.nowMs() - state.startedAtMs,
       dispatcher: state.dispatcher() ?? null,
       ha: state.ha?.() ?? null,
+      sync: state.sync?.() ?? null,
     }),
   );
   // A planned switchover: accepted (202) and carried out by the heartbeat; progress shows in

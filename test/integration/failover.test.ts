@@ -31,6 +31,12 @@ interface HaStatus {
   drops: Record<string, number>;
 }
 
+/** Sync frames `node` dropped so far, by reason. */
+async function syncDropsOf(node: string): Promise<Record<string, number>> {
+  const s = (await nodes.get(node)!.status()) as unknown as { sync: { drops: Record<string, number> } };
+  return s.sync.drops;
+}
+
 async function haOf(node: string): Promise<HaStatus> {
   const s = (await nodes.get(node)!.status()) as unknown as { ha: HaStatus };
   return s.ha;
@@ -204,8 +210,9 @@ describe("heartbeat pair", () => {
     expect(await vipOwnerMac()).toBe(await macOf("d2", "eth0"));
   });
 
-  test("10,000 forged, replayed and mangled heartbeats from a third namespace: no role change, all counted", async () => {
+  test("10,000 forged, replayed and mangled heartbeats and 10,000 sync frames from a third namespace: no role change, all counted", async () => {
     const before = await haOf("d2");
+    const syncBefore = await syncDropsOf("d2");
     const d1 = (await nodes.get("d1")!.status()) as unknown as { ha: { generation: number; links: { index: number; sent: number }[] } };
     // Replays of seq 1 are outside the 64-wide window only once d1 sent more than 64 on link 0.
     await waitForRoles((a) => (a as unknown as { links: { sent: number }[] } | null)?.links[0]!.sent! > 80, 15_000, "d1 sent 80 heartbeats");
@@ -215,18 +222,35 @@ describe("heartbeat pair", () => {
     try {
       const script = `
         const m = await import(${JSON.stringify(new URL("../../src/core/ha/heartbeat-message.ts", import.meta.url).pathname)});
+        const f = await import(${JSON.stringify(new URL("../../src/core/sync/sync-frame.ts", import.meta.url).pathname)});
         const auth = m.createHeartbeatAuth(new Uint8Array(await Bun.file(${JSON.stringify(`${bed.runDir}/authkey`)}).arrayBuffer()), "pair");
         const sock = await Bun.udpSocket({});
         const rnd = (n) => crypto.getRandomValues(new Uint8Array(n));
-        const out = new Uint8Array(512);
+        const out = new Uint8Array(1500);
+        const gen = ${d1.ha.generation};
         const hb = (generation, seq) => ({ cluster: "pair", node: "d1", generation, link: 0, seq, wallMs: Date.now(), role: "active", priority: 255, flags: 0, vips: 1, syncPosition: 0 });
+        // A sync status of node index NODE and generation GEN, seq SEQ, asking for a full resync.
+        const status = (node, generation, seq) => {
+          const n = f.encodeSyncStatus({ seq, ackedSeq: -1, ackedGeneration: 0, position: -1, requestId: 7, flags: f.SyncStatusFlag.NeedFull }, out);
+          return out.slice(0, f.sealSyncFrame(auth, m.FrameType.SyncStatus, out, node, generation, n));
+        };
         for (let i = 0; i < 10000; i++) {
           let b;
           if (i % 4 === 0) b = rnd(1 + (i % 200));                              // garbage
-          else if (i % 4 === 1) { const n = m.encodeHeartbeat(hb(${d1.ha.generation}, 5), auth, out); b = out.slice(0, n); b[20 + (i % 30)] ^= 1; } // mangled: MAC fails
-          else if (i % 4 === 2) b = out.slice(0, m.encodeHeartbeat(hb(${d1.ha.generation}, 1), auth, out));      // replay of seq 1
-          else b = out.slice(0, m.encodeHeartbeat(hb(${d1.ha.generation} - 1, 1000000 + i), auth, out)); // an older generation
+          else if (i % 4 === 1) { const n = m.encodeHeartbeat(hb(gen, 5), auth, out); b = out.slice(0, n); b[20 + (i % 30)] ^= 1; } // mangled: MAC fails
+          else if (i % 4 === 2) b = out.slice(0, m.encodeHeartbeat(hb(gen, 1), auth, out));      // replay of seq 1
+          else b = out.slice(0, m.encodeHeartbeat(hb(gen - 1, 1000000 + i), auth, out)); // an older generation
           sock.send(b, 694, "${bed.addresses.dispatchers[1]!.heartbeat}");
+          if (i % 100 === 0) await Bun.sleep(2);
+        }
+        for (let i = 0; i < 10000; i++) {
+          let b;
+          if (i % 5 === 0) b = rnd(1 + (i % 300));                              // garbage
+          else if (i % 5 === 1) { b = status(0, gen, 1); b[30 + (i % 40)] ^= 4; } // mangled: MAC fails
+          else if (i % 5 === 2) b = status(0, gen, 1);                          // replay of d1's first status
+          else if (i % 5 === 3) b = status(0, gen - 1, 1000000 + i);            // an older generation of d1
+          else b = status(5, gen, 1000000 + i);                                  // a node the config does not have
+          sock.send(b, 8694, "${bed.addresses.dispatchers[1]!.heartbeat}");
           if (i % 100 === 0) await Bun.sleep(2);
         }
         sock.close();
@@ -236,13 +260,26 @@ describe("heartbeat pair", () => {
     } finally {
       await bed.execOk(sw, ["ip", "addr", "del", "10.202.0.250/24", "dev", "br-hb"]);
     }
-    const total = (h: HaStatus) => Object.values(h.drops).reduce((x, y) => x + y, 0);
-    const [a, b] = await waitForRoles((_a, b) => b !== null && total(b) - total(before) >= 10_000, 5000, "drops counted");
-    console.log(`d2 drops after the flood: ${JSON.stringify(b!.drops)}`);
-    expect(total(b!) - total(before)).toBe(10_000);
+    const total = (h: Record<string, number>) => Object.values(h).reduce((x, y) => x + y, 0);
+    const [a, b] = await waitForRoles((_a, b) => b !== null && total(b.drops) - total(before.drops) >= 10_000, 5000, "heartbeat drops counted");
+    console.log(`d2 heartbeat drops after the flood: ${JSON.stringify(b!.drops)}`);
+    expect(total(b!.drops) - total(before.drops)).toBe(10_000);
     expect(b!.drops.replay! - (before.drops.replay ?? 0)).toBe(2500);
     expect(b!.drops["old-generation"]! - (before.drops["old-generation"] ?? 0)).toBe(2500);
+    const deadline = Date.now() + 5000;
+    let sync = await syncDropsOf("d2");
+    while (total(sync) - total(syncBefore) < 10_000 && Date.now() < deadline) {
+      await Bun.sleep(50);
+      sync = await syncDropsOf("d2");
+    }
+    console.log(`d2 sync drops after the flood: ${JSON.stringify(sync)}`);
+    expect(total(sync) - total(syncBefore)).toBe(10_000);
+    for (const reason of ["replay", "old-generation", "unknown-node", "bad-mac"]) expect({ reason, n: (sync[reason] ?? 0) - (syncBefore[reason] ?? 0) }).toEqual({ reason, n: 2000 });
     expect(b!.role).toBe("active");
     expect(a!.role).toBe("standby");
-  });
+    // The burst becomes a few events (one at its start, then a summary per 10 s), not 20,000.
+    const bursts = nodes.get("d2")!.proc.stderr().split("\n").filter((l) => l.includes("event=forged-burst"));
+    expect(bursts.length).toBeGreaterThanOrEqual(2);
+    expect(bursts.length).toBeLessThanOrEqual(6);
+  }, 30_000);
 });

@@ -108,7 +108,15 @@ export type HaEventType =
   | "handover-finished"
   | "handover-cancelled"
   | "handover-abandoned"
-  | "command-ignored";
+  | "command-ignored"
+  /** Heartbeat or sync frames were dropped (forged, replayed, mangled): first one after a quiet spell, then a summary per interval. */
+  | "forged-burst"
+  /** The standby's shadow connection table caught up (a full resync completed). */
+  | "sync-synced"
+  /** The standby's shadow table is no longer complete, with the reason. */
+  | "sync-lost"
+  /** This (active) node sent a full resync of its table to the peer. */
+  | "sync-resync-sent";
 
 /** Severity of an event, a subset of log levels. */
 export type HaEventSeverity = "info" | "warn" | "error";

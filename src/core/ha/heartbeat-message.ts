@@ -94,6 +94,10 @@ export interface HeartbeatMessage {
 export const FrameType = {
   /** A heartbeat body, see `encodeHeartbeat`. */
   Heartbeat: 1,
+  /** A batch of connection-table changes, see `src/core/sync/sync-frame.ts`. */
+  SyncBatch: 2,
+  /** A sync status (acknowledgement, resync request), see `src/core/sync/sync-frame.ts`. */
+  SyncStatus: 3,
 } as const;
 
 /** Why a frame was dropped; one counter per reason. Append only. */
@@ -460,7 +464,8 @@ function decodeUtf8Strict(bytes: Uint8Array, offset: number, length: number): st
   return text;
 }
 
-function writeU53(out: Uint8Array, offset: number, value: number): void {
+/** Writes `value` (an integer 0..2^53-1) as a big-endian u64 at `offset`; the caller checks range. */
+export function writeU53(out: Uint8Array, offset: number, value: number): void {
   const high = Math.floor(value / TWO_POW_32);
   const low = value >>> 0;
   out[offset] = high >>> 24;
@@ -474,7 +479,7 @@ function writeU53(out: Uint8Array, offset: number, value: number): void {
 }
 
 /** Reads a big-endian u64 as a number, or -1 when it exceeds 2^53-1. */
-function readU53(bytes: Uint8Array, offset: number): number {
+export function readU53(bytes: Uint8Array, offset: number): number {
   const high = ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
   if (high > MAX_SAFE_HIGH_WORD) return -1;
   const low = ((bytes[offset + 4]! << 24) | (bytes[offset + 5]! << 16) | (bytes[offset + 6]! << 8) | bytes[offset + 7]!) >>> 0;

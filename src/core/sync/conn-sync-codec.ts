@@ -30,11 +30,11 @@ export const SYNC_VERSION = 1;
 export const SYNC_HEADER_BYTES = 16;
 /** Bytes of one entry. */
 export const SYNC_ENTRY_BYTES = 40;
-/** Frame overhead the transport adds around a body (header, HMAC tag), per the transport's contract. */
-export const SYNC_FRAME_OVERHEAD_BYTES = 52;
+/** Frame overhead the transport adds around a body: frame header 16, sync envelope 12, HMAC tag 32 (see `sync-frame.ts`). */
+export const SYNC_FRAME_OVERHEAD_BYTES = 60;
 /** Largest datagram the transport sends (stays under a 1500-byte MTU with IP/UDP and tunnels). */
 export const SYNC_MAX_DATAGRAM_BYTES = 1400;
-/** Entries per batch: 16 + 33 × 40 = 1336 bytes of body, plus 52 of frame = 1388 ≤ 1400. */
+/** Entries per batch: 16 + 33 × 40 = 1336 bytes of body, plus 60 of frame = 1396 ≤ 1400. */
 export const SYNC_MAX_ENTRIES = Math.floor((SYNC_MAX_DATAGRAM_BYTES - SYNC_FRAME_OVERHEAD_BYTES - SYNC_HEADER_BYTES) / SYNC_ENTRY_BYTES);
 /** Largest body: header plus `SYNC_MAX_ENTRIES` entries. */
 export const SYNC_MAX_BODY_BYTES = SYNC_HEADER_BYTES + SYNC_MAX_ENTRIES * SYNC_ENTRY_BYTES;
@@ -55,7 +55,11 @@ export const SyncBatchFlag = {
   Full: 0x01,
   /** The last batch of a full walk: the receiver now holds everything the sender had at its start. */
   FullEnd: 0x02,
+  /** The first batch of a full walk: a receiver counts the walk complete only from here to FullEnd without a gap. */
+  FullStart: 0x04,
 } as const;
+
+const KNOWN_BATCH_FLAGS = SyncBatchFlag.Full | SyncBatchFlag.FullEnd | SyncBatchFlag.FullStart;
 
 /** Results of `decodeSyncBatch`; 0 is success. */
 export const SyncDecodeResult = {
@@ -208,7 +212,7 @@ export function encodeSyncHeader(out: Uint8Array, header: SyncBatchHeader): numb
   const { seq, count, flags } = header;
   if (!Number.isInteger(count) || count < 0 || count > SYNC_MAX_ENTRIES) throw new RangeError(`Invalid sync entry count "${count}": expected 0 to ${SYNC_MAX_ENTRIES}`);
   if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`Invalid sync sequence "${seq}": expected an integer 0 to 2^53-1`);
-  if ((flags & ~(SyncBatchFlag.Full | SyncBatchFlag.FullEnd)) !== 0) throw new RangeError(`Invalid sync batch flags "${flags}"`);
+  if ((flags & ~KNOWN_BATCH_FLAGS) !== 0) throw new RangeError(`Invalid sync batch flags "${flags}"`);
   const bytes = syncBodyBytes(count);
   if (out.length < bytes) throw new RangeError(`Cannot encode sync batch: buffer of "${out.length}" bytes, body needs ${bytes}`);
   out[0] = SYNC_VERSION;
@@ -231,7 +235,7 @@ export function decodeSyncBatch(bytes: Uint8Array, length: number, out: SyncBatc
   const flags = bytes[1]!;
   const count = get16(bytes, 2);
   const seqHigh = get32(bytes, 8);
-  if ((flags & ~(SyncBatchFlag.Full | SyncBatchFlag.FullEnd)) !== 0 || seqHigh > 0x1fffff) return SyncDecodeResult.BadHeader;
+  if ((flags & ~KNOWN_BATCH_FLAGS) !== 0 || seqHigh > 0x1fffff) return SyncDecodeResult.BadHeader;
   if (count > SYNC_MAX_ENTRIES) return SyncDecodeResult.BadLength;
   const need = syncBodyBytes(count);
   if (length < need) return SyncDecodeResult.Truncated;

@@ -6,6 +6,7 @@ import type { OpenStore, Platform } from "../../cli/platform.ts";
 import type { HostFacts } from "../../core/config/identify-node.ts";
 import type { WorkerLike } from "../../engine/dispatcher-engine.ts";
 import { bunHostCommands, bunSysctls, bunTextFiles } from "./host-commands.ts";
+import { bunHttpRequest } from "./http-request.ts";
 import { integrityCheck, openStore } from "./open-store.ts";
 import { systemClock } from "./system-clock.ts";
 
@@ -107,6 +108,7 @@ export function bunPlatform(): Platform {
         throw new Error(`Cannot listen on ${address}:${port}: ${(error as Error).message}`);
       }
     },
+    httpRequest: bunHttpRequest,
     rssBytes: () => process.memoryUsage.rss(),
   };
 }

@@ -161,8 +161,11 @@ describe("sync between two nodes through the rings", () => {
     expect(second).toBe("10.1.0.12:8080");
     a.pump.pump(T0);
     const out = new Uint8Array(SYNC_MAX_BODY_BYTES);
-    const sent = a.endpoint.drainChanges(out);
-    expect(sent).toEqual({ bytes: 16 + 2 * 40, entries: 2, seq: 0, more: false });
+    const created = new Float64Array(33);
+    const sent = a.endpoint.drainChanges(out, undefined, created);
+    // Both connections are new: each is reported fresh once, with its creation time.
+    expect(sent).toEqual({ bytes: 16 + 2 * 40, entries: 2, seq: 0, more: false, fresh: 2 });
+    expect([...created.subarray(0, 2)].every((t) => t > 0 && t <= T0)).toBe(true);
     expect(a.endpoint.drainChanges(out).bytes).toBe(0);
     expect(b.endpoint.applyBody(out, sent.bytes)).toMatchObject({ status: "ok", applied: 2, dropped: 0, seq: 0, generation: 1 });
     b.pump.pump(T0 + 5);
