@@ -66,7 +66,7 @@ interface Traffic {
 }
 
 async function startTraffic(bps: number): Promise<Traffic> {
-  const holders = [80, 81].map((port) => bed.spawn("c1", [process.execPath, HOLDER, vip, String(port), String(IDLE_CONNS), "30000"], `holder-${port}`));
+  const holders = [80, 81].map((port) => bed.spawn("c1", [process.execPath, HOLDER, vip, String(port), String(IDLE_CONNS), "20000"], `holder-${port}`));
   for (const h of holders) {
     const deadline = Date.now() + 10_000;
     while (!/^ready \d+/m.test(h.stdout())) {

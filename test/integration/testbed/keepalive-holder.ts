@@ -87,7 +87,8 @@ const finish = () => {
   if (finished) return;
   finished = true;
   for (const h of held) h.close();
-  console.log(JSON.stringify({ results: held.map((h) => ({ ok: h.ok[0] && h.ok[1], server: h.server, error: h.error })) }));
+  const error = (h: Held) => h.error || (h.ok[h.round] ? "" : `round ${h.round + 1}: no answer within ${limitMs} ms`);
+  console.log(JSON.stringify({ results: held.map((h) => ({ ok: h.ok[0] && h.ok[1], server: h.server, error: error(h) })) }));
   process.exit(0);
 };
 const onAnswer = () => {
