@@ -122,7 +122,7 @@ const heartbeatField = defaultsTable(table("Heartbeat timers and links, in the s
 
 const syncField = defaultsTable(table("Connection-state and config replication between the pair.", {
   interface: computedDefault(name("Interface role the sync stream runs on."), "the interface of the first udp heartbeat link"),
-  port: withDefault(port("TCP port of the sync stream."), 8694),
+  port: withDefault(port("UDP port of the connection-state sync (batches and acknowledgements, authenticated with the cluster key)."), 8694),
   batch_interval: withDefault(duration("Longest a connection-table change waits before it is sent, batched with others.", 1, SECOND), 20),
 }));
 
