@@ -55,7 +55,18 @@ export interface DispatcherSnapshot {
     readonly bytesIn: number;
     readonly bytesOut: number;
     readonly dropped: number;
-    readonly servers: readonly { readonly name: string; readonly connections: number; readonly packetsIn: number; readonly packetsOut: number; readonly bytesIn: number; readonly bytesOut: number }[];
+    readonly servers: readonly {
+      readonly name: string;
+      readonly connections: number;
+      readonly packetsIn: number;
+      readonly packetsOut: number;
+      readonly bytesIn: number;
+      readonly bytesOut: number;
+      /** Passive health counters: SYNs answered with a RST, SYNs left unanswered, resets before any data. */
+      readonly refused: number;
+      readonly timeouts: number;
+      readonly resets: number;
+    }[];
   }[];
 }
 
@@ -265,6 +276,9 @@ export class DispatcherEngine {
           packetsOut: v[this.stats.serverSlot(si, ri, StatField.PacketsOut)]!,
           bytesIn: v[this.stats.serverSlot(si, ri, StatField.BytesIn)]!,
           bytesOut: v[this.stats.serverSlot(si, ri, StatField.BytesOut)]!,
+          refused: v[this.stats.serverSlot(si, ri, StatField.Refused)]!,
+          timeouts: v[this.stats.serverSlot(si, ri, StatField.Timeouts)]!,
+          resets: v[this.stats.serverSlot(si, ri, StatField.Resets)]!,
         })),
       })),
     };

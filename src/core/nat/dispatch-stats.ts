@@ -6,9 +6,15 @@ export const StatField = {
   BytesIn: 3,
   BytesOut: 4,
   Dropped: 5,
+  /** Passive health: the server answered a client's SYN with a RST (nothing listens). */
+  Refused: 6,
+  /** Passive health: the client had to repeat its SYN because the server did not answer it. */
+  Timeouts: 7,
+  /** Passive health: the server reset a connection before sending any data (instead of a response). */
+  Resets: 8,
 } as const;
 
-const STRIDE = 8;
+const STRIDE = 10;
 const HEADER = 8;
 
 /**
@@ -68,6 +74,11 @@ export class DispatchStats {
   connection(s: number, i: number): void {
     this.values[HEADER + STRIDE * s + StatField.Connections]!++;
     this.values[this.serverBase[s]! + STRIDE * i + StatField.Connections]!++;
+  }
+
+  /** Counts one passive-health failure (`StatField.Refused`, `Timeouts` or `Resets`) of server `i` of service `s`. */
+  passive(s: number, i: number, field: number): void {
+    this.values[this.serverBase[s]! + STRIDE * i + field]!++;
   }
 
   /** Counts a packet of service `s` that was dropped (no server, table full, ...). */

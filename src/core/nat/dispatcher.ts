@@ -10,7 +10,7 @@ import type { Scheduler } from "../sched/scheduler.ts";
 import { ServerPool, type AdminState } from "../sched/server-pool.ts";
 import { SyncOp, SyncResult, SyncServiceIndex, type SyncEntry } from "../sync/conn-sync-codec.ts";
 import { ConnEvent, ConnFlag, ConnSpec, ConnTable, Dir, InsertError, TcpState } from "./conn-table.ts";
-import { DispatchStats } from "./dispatch-stats.ts";
+import { DispatchStats, StatField } from "./dispatch-stats.ts";
 import type { DispatchSpec, DispatchService } from "./dispatcher-spec.ts";
 import { LocalPortAllocator } from "./local-port-allocator.ts";
 
@@ -187,6 +187,8 @@ export class Dispatcher {
       this.stats.dropped(s);
       return this.drop(DropReason.NoServer);
     }
+    // Passive health: a repeated SYN means the server left the first one unanswered.
+    if ((this.view.tcpFlags & TcpFlag.Syn) !== 0 && this.view.protocol === TCP) this.passiveSyn(id, s, i);
     this.account(id, s, i, Dir.IN, nowMs);
     if (table.flags(id) & ConnFlag.FULLNAT) {
       rewriteSrcDst(buf, this.view, table.localAddr(id), table.localPort(id), table.serverAddr(id), table.serverPort(id));
@@ -199,6 +201,7 @@ export class Dispatcher {
   /** Server → client reply on a known connection. */
   private forwardOut(buf: Uint8Array, id: number, nowMs: number): Verdict {
     const table = this.table;
+    if (this.view.protocol === TCP && (table.flags(id) & ConnFlag.SERVER_DATA) === 0) this.passiveOut(id);
     this.account(id, table.serviceId(id), table.serverIndex(id), Dir.OUT, nowMs);
     if ((table.flags(id) & ConnFlag.REPLIED) === 0) table.setFlag(id, ConnFlag.REPLIED, true);
     if (table.flags(id) & ConnFlag.FULLNAT) {
@@ -207,6 +210,29 @@ export class Dispatcher {
       rewriteSrc(buf, this.view, table.vipAddr(id), table.vipPort(id));
     }
     return Verdict.Forward;
+  }
+
+  /** A client SYN on a known entry: counts a timeout once if the server never answered. */
+  private passiveSyn(id: number, s: number, i: number): void {
+    const table = this.table;
+    if (table.state(id) !== TcpState.SYN_RECV || (table.flags(id) & (ConnFlag.REPLIED | ConnFlag.PASSIVE_COUNTED)) !== 0) return;
+    table.setFlag(id, ConnFlag.PASSIVE_COUNTED, true);
+    this.stats.passive(s, i, StatField.Timeouts);
+  }
+
+  /**
+   * A server packet on a connection whose server has sent no data yet: a RST answering the SYN is
+   * a refusal, a RST before any data a reset "instead of a response"; the first data ends the checks.
+   */
+  private passiveOut(id: number): void {
+    const table = this.table, view = this.view;
+    if ((view.tcpFlags & TcpFlag.Rst) === 0) {
+      if (view.totalLength > view.headerLength + view.tcpHeaderLength) table.setFlag(id, ConnFlag.SERVER_DATA, true);
+      return;
+    }
+    if ((table.flags(id) & ConnFlag.PASSIVE_COUNTED) !== 0) return;
+    table.setFlag(id, ConnFlag.PASSIVE_COUNTED, true);
+    this.stats.passive(table.serviceId(id), table.serverIndex(id), table.state(id) === TcpState.SYN_RECV ? StatField.Refused : StatField.Resets);
   }
 
   /** Updates counters and TCP state, and keeps the pool's active/inactive counts in step. */

@@ -143,3 +143,52 @@ describe("dispatcher connection lifecycle", () => {
     assert.equal([0, 1, 2].map((i) => v[d.stats.serverSlot(0, i, StatField.Connections)]).join(), "2,2,2");
   });
 });
+
+describe("dispatcher passive health", () => {
+  const RST = 0x04;
+  const counters = (d: Dispatcher, i: number) => ({
+    refused: d.stats.values[d.stats.serverSlot(0, i, StatField.Refused)],
+    timeouts: d.stats.values[d.stats.serverSlot(0, i, StatField.Timeouts)],
+    resets: d.stats.values[d.stats.serverSlot(0, i, StatField.Resets)],
+  });
+  const fromServer = (d: Dispatcher, server: string, port: number, flags: number, payload?: Uint8Array) => {
+    const pkt = tcp({ src: server, dst: "192.0.2.1" }, { srcPort: 80, dstPort: port, flags, payload });
+    return d.process(pkt, 0, pkt.length, 1);
+  };
+
+  test("a SYN answered by a RST counts one refusal for that server", () => {
+    const d = new Dispatcher(spec([service()]));
+    const server = send(d, "192.0.2.1", 1000);
+    assert.equal(fromServer(d, server, 1000, RST | ACK), Verdict.Forward);
+    fromServer(d, server, 1000, RST | ACK);
+    assert.deepEqual(counters(d, 0), { refused: 1, timeouts: 0, resets: 0 });
+  });
+
+  test("a repeated SYN the server never answered counts one timeout, however often it repeats", () => {
+    const d = new Dispatcher(spec([service()]));
+    send(d, "192.0.2.1", 1000, SYN, 0);
+    send(d, "192.0.2.1", 1000, SYN, 1000);
+    send(d, "192.0.2.1", 1000, SYN, 3000);
+    assert.deepEqual(counters(d, 0), { refused: 0, timeouts: 1, resets: 0 });
+    // An answered SYN repeated (a lost SYN-ACK) is not a timeout.
+    const server = send(d, "192.0.2.1", 2000, SYN, 0);
+    fromServer(d, server, 2000, SYN | ACK);
+    send(d, "192.0.2.1", 2000, SYN, 1000);
+    assert.equal(counters(d, 1).timeouts, 0);
+  });
+
+  test("a RST before any data is a reset; after the server sent data it is a normal close", () => {
+    const d = new Dispatcher(spec([service()]));
+    const a = send(d, "192.0.2.1", 1000);
+    fromServer(d, a, 1000, SYN | ACK);
+    send(d, "192.0.2.1", 1000, ACK, 2);
+    fromServer(d, a, 1000, RST | ACK);
+    assert.deepEqual(counters(d, 0), { refused: 0, timeouts: 0, resets: 1 });
+    const b = send(d, "192.0.2.1", 1001);
+    fromServer(d, b, 1001, SYN | ACK);
+    send(d, "192.0.2.1", 1001, ACK, 2);
+    fromServer(d, b, 1001, ACK, new TextEncoder().encode("HTTP/1.1 200 OK\r\n\r\n"));
+    fromServer(d, b, 1001, RST | ACK);
+    assert.deepEqual(counters(d, 1), { refused: 0, timeouts: 0, resets: 0 });
+  });
+});
