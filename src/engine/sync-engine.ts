@@ -124,9 +124,15 @@ export class SyncEngine {
   private peerGeneration = 0;
   private receivedSeq = -1;
   private ackedSeq = -1;
-  private readonly pendingAcks: { seq: number; position: number }[] = [];
+  /** Batches queued to the Worker, acknowledged once its table holds them; a walk's end is reported then too. */
+  private readonly pendingAcks: { seq: number; position: number; change?: SyncReceiverChange }[] = [];
+  /** The highest batch taken in (applied or waiting in the backlog) of sender `takenGeneration`. */
+  private takenGeneration = -1;
+  private takenSeq = -1;
   private readonly backlog: Uint8Array[] = [];
   private pollCancel: Cancel | undefined;
+  /** What the HA machine was last told (the receiver may be ahead while the Worker applies the walk's end). */
+  private syncedReported = false;
   private readonly c = { sentBatches: 0, sentEntries: 0, sentStatuses: 0, sendFailed: 0, receivedBatches: 0, receivedEntries: 0, receivedStatuses: 0, walksSent: 0 };
   private readonly timers: Cancel[] = [];
   private stopped = false;
@@ -176,8 +182,11 @@ export class SyncEngine {
     this.cursor = undefined;
     this.servedRequest = -1;
     this.lag.forgetPending();
-    this.report(this.receiver.reset(now));
+    // Quietly: becoming active is no loss, and a new standby was unsynced since it was last active.
+    this.receiver.reset(now);
+    for (const p of this.pendingAcks) p.change = undefined;
     // A standby's table is complete only after a walk from the new active node.
+    this.syncedReported = false;
     this.options.onSynced(false);
     this.sendStatus(now);
   }
@@ -192,7 +201,7 @@ export class SyncEngine {
     const r = this.receiver.counters;
     return {
       mode: this.mode,
-      synced: this.mode === "receive" && this.receiver.synced,
+      synced: this.mode === "receive" && this.syncedReported,
       position: this.syncPosition(),
       link: this.label,
       sent: { batches: this.c.sentBatches, entries: this.c.sentEntries, statuses: this.c.sentStatuses, failed: this.c.sendFailed },
@@ -327,8 +336,10 @@ export class SyncEngine {
         message: `Connection table synced from "${this.peerName}": ${change.walkEntries ?? 0} entries in ${Math.round(change.walkMs ?? 0)} ms`,
         fields: { peer: this.peerName, entries: change.walkEntries ?? 0, ms: Math.round(change.walkMs ?? 0) },
       });
+      this.syncedReported = true;
       this.options.onSynced(true);
     } else if (change.synced === false) {
+      this.syncedReported = false;
       this.emit({ type: "sync-lost", severity: "warn", message: `Connection table no longer synced: ${change.reason ?? "unknown"}`, fields: { peer: this.peerName, reason: change.reason ?? "unknown" } });
       this.options.onSynced(false);
     }
@@ -356,10 +367,13 @@ export class SyncEngine {
     if (seq < 0) return this.drop("bad-body");
     const verdict = this.guard.accept(this.peerName, frame.generation, 0, seq + 1);
     if (verdict !== "ok") return this.drop(verdict === "unknown" ? "unknown-node" : verdict);
+    this.takenGeneration = frame.generation;
+    this.takenSeq = seq;
     const body = bytes.subarray(frame.bodyOffset, frame.bodyOffset + frame.bodyLength);
     if (this.backlog.length > 0 || !this.apply(now, frame.generation, body)) {
       if (this.backlog.length >= MAX_BACKLOG) {
-        this.report(this.receiver.onLostLocally(now));
+        // Once per overflow: the walk this asks for restarts the count, more requests would restart it again.
+        if (this.mode === "receive" && !this.receiver.wantsFull) this.report(this.receiver.onLostLocally(now));
         return;
       }
       // The envelope's generation travels with the body: keep both.
@@ -389,9 +403,10 @@ export class SyncEngine {
     }
     this.receivedSeq = result.seq;
     const change = this.mode === "receive" ? this.receiver.onBatch(now, generation, result.seq, result.flags, result.applied + result.dropped) : {};
-    this.pendingAcks.push({ seq: result.seq, position: this.options.dataPlane.syncQueuedPosition });
+    // "Synced" is true once the Worker's table holds the walk's last batch, not when it is queued.
+    this.pendingAcks.push({ seq: result.seq, position: this.options.dataPlane.syncQueuedPosition, change: change.synced === true ? change : undefined });
     this.armPoll();
-    this.report(change);
+    if (change.synced !== true) this.report(change);
     return true;
   }
 
@@ -405,7 +420,9 @@ export class SyncEngine {
         this.lag.forgetPending();
         this.startWalk(now, `"${this.peerName}" asked for one (request ${status.requestId})`);
       }
-    } else if ((status.flags & SyncStatusFlag.Sending) !== 0 && status.position >= 0) {
+    } else if ((status.flags & SyncStatusFlag.Sending) !== 0) {
+      // Batches up to takenSeq are in hand (some maybe still in the backlog): not lost.
+      if (generation === this.takenGeneration && status.position <= this.takenSeq) return;
       this.report(this.receiver.onSenderPosition(now, generation, status.position));
     }
   }
@@ -429,7 +446,12 @@ export class SyncEngine {
       this.backlog.shift();
     }
     let acked = -1;
-    while (this.pendingAcks.length > 0 && this.options.dataPlane.syncAppliedThrough(this.pendingAcks[0]!.position)) acked = this.pendingAcks.shift()!.seq;
+    while (this.pendingAcks.length > 0 && this.options.dataPlane.syncAppliedThrough(this.pendingAcks[0]!.position)) {
+      const done = this.pendingAcks.shift()!;
+      acked = done.seq;
+      // Still synced (no loss since the walk's end was queued): report it now that the table holds it.
+      if (done.change !== undefined && this.receiver.synced) this.report(done.change);
+    }
     if (acked >= 0) {
       this.ackedSeq = acked;
       this.sendStatus(now);

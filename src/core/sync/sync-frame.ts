@@ -76,6 +76,7 @@ export function sealSyncFrame(auth: HeartbeatAuth, type: number, out: Uint8Array
   if (type !== FrameType.SyncBatch && type !== FrameType.SyncStatus) throw new RangeError(`Invalid sync frame type "${type}"`);
   if (!Number.isInteger(nodeIndex) || nodeIndex < 0 || nodeIndex > 0xff) throw new RangeError(`Invalid node index "${nodeIndex}": expected 0 to 255`);
   if (!Number.isSafeInteger(generation) || generation < 0) throw new RangeError(`Invalid generation "${generation}"`);
+  if (!Number.isInteger(bodyLength) || bodyLength < 0) throw new RangeError(`Invalid sync body length "${bodyLength}"`);
   const at = FRAME_HEADER_BYTES;
   out[at] = nodeIndex;
   out[at + 1] = 0;
@@ -111,7 +112,7 @@ export function encodeSyncStatus(message: SyncStatusMessage, out: Uint8Array): n
   }
   if (!Number.isSafeInteger(ackedGeneration) || ackedGeneration < 0) throw new RangeError(`Invalid sync status ackedGeneration "${ackedGeneration}"`);
   if (!Number.isInteger(requestId) || requestId < 0 || requestId > 0xffffffff) throw new RangeError(`Invalid sync request id "${requestId}"`);
-  if ((flags & ~KNOWN_STATUS_FLAGS) !== 0) throw new RangeError(`Invalid sync status flags "${flags}"`);
+  if (!Number.isInteger(flags) || (flags & ~KNOWN_STATUS_FLAGS) !== 0) throw new RangeError(`Invalid sync status flags "${flags}"`);
   const at = SYNC_BODY_OFFSET;
   writeU53(out, at, seq);
   writeU53(out, at + 8, ackedSeq + 1);

@@ -125,9 +125,23 @@ export class SyncReceiver {
     return wasSynced ? { synced: false, reason: lost } : { reason: lost };
   }
 
-  /** The sender (of `generation`) says its last batch is `position`: a tail batch may be missing. */
+  /**
+   * The sender (of `generation`) says its last batch is `position` (-1: none yet): a tail batch may
+   * be missing, or the sender restarted (a newer generation) before sending any batch.
+   */
   onSenderPosition(nowMs: number, generation: number, position: number): SyncReceiverChange {
-    if (generation !== this.generation || position < this.expectedSeq) return NONE;
+    if (generation < this.generation) return NONE;
+    if (generation > this.generation) {
+      const first = this.generation < 0;
+      this.generation = generation;
+      this.expectedSeq = position + 1;
+      // The first sender heard: the request already out covers it; asking again would restart its walk.
+      if (first) return NONE;
+      this.counters.senderRestarts++;
+      this.walking = false;
+      return this.lose(nowMs, "new-sender");
+    }
+    if (position < this.expectedSeq) return NONE;
     this.counters.gaps++;
     // Counted as received-through-position: the walk this asks for covers the missing batches.
     this.expectedSeq = position + 1;
