@@ -166,7 +166,7 @@ describe("connection-state sync", () => {
     await waitFor((a, b) => a?.ha.role === "active" && a.ha.vipsHeld && b?.ha.role === "standby", 30_000, "d1 active again, d2 standby");
     const log = d1.proc.stderr().split("\n");
     const synced = log.findIndex((l) => l.includes("event=sync-synced"));
-    const active = log.findIndex((l) => l.includes("event=role-change") && /active/.test(l));
+    const active = log.findIndex((l) => l.includes("event=role-change") && l.includes("to=active"));
     expect(synced).toBeGreaterThanOrEqual(0);
     expect(active).toBeGreaterThan(synced);
     await checkTraffic(traffic);
