@@ -16,6 +16,8 @@ export interface HttpRequest {
   readonly method: "GET" | "POST";
   readonly url: string;
   readonly body?: string;
+  /** Request headers (e.g. content-type of a JSON body). */
+  readonly headers?: Readonly<Record<string, string>>;
   /** The whole exchange (connect, send, read the body) must finish within this time. */
   readonly timeoutMs: number;
 }

@@ -6,6 +6,7 @@ export async function bunHttpRequest(request: HttpRequest): Promise<HttpResult> 
     const response = await fetch(request.url, {
       method: request.method,
       body: request.body,
+      headers: request.headers,
       redirect: "manual",
       // One signal for the whole exchange: a server that stalls mid-body counts as a timeout too.
       signal: AbortSignal.timeout(request.timeoutMs),

@@ -6,6 +6,7 @@ export async function denoHttpRequest(request: HttpRequest): Promise<HttpResult>
     const response = await fetch(request.url, {
       method: request.method,
       body: request.body,
+      headers: request.headers,
       redirect: "manual",
       signal: AbortSignal.timeout(request.timeoutMs),
     });
