@@ -1,3 +1,5 @@
+import type { ProbeIo } from "../core/health/probe-types.ts";
+import type { AlertExec } from "../engine/alert-engine.ts";
 import type { HostFacts } from "../core/config/identify-node.ts";
 import type { Clock, HaNet, LogLevel } from "../core/ports.ts";
 import type { DataPlaneHost } from "../engine/data-plane.ts";
@@ -57,6 +59,10 @@ export interface Platform {
   serve(address: string, port: number, fetch: (request: Request) => Response | Promise<Response>): () => void;
   /** Sends one HTTP request (no redirects followed). Contract: never rejects; failures are results. */
   httpRequest(request: HttpRequest): Promise<HttpResult>;
+  /** The runtime operations of health probes (HTTP, TCP, DNS over UDP, ICMP echo, commands). */
+  probeIo(): ProbeIo;
+  /** Runs an exec alert's command (env, stdin, timeout). */
+  alertExec(): AlertExec;
   /** Resident set size of this process in bytes. */
   rssBytes(): number;
   /** The process id, for logs and events. */

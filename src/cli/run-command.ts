@@ -8,6 +8,11 @@ import { listEvents, recordConfigChanged, recordEvent } from "../store/events.ts
 import { HaEngine } from "../engine/ha-engine.ts";
 import type { HaEvent, HaRole } from "../core/ha/ha-node-types.ts";
 import { SyncEngine } from "../engine/sync-engine.ts";
+import { AlertEngine } from "../engine/alert-engine.ts";
+import { MonitorEngine } from "../engine/monitor-engine.ts";
+import { runProbe } from "../engine/probes/run-probe.ts";
+import { alertForHealthEvent, alertsForHaEvent } from "../core/alert/alert-mapping.ts";
+import type { TandemConfig } from "../core/config/resolve-config.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { parseArgs, UsageError } from "./parse-args.ts";
 import { dirname, resolvePath } from "./paths.ts";
@@ -101,8 +106,35 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       }
     };
     let sync: SyncEngine | undefined;
-    const haEvent = (e: HaEvent) =>
-      recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: `ha_${e.type.replaceAll("-", "_")}`, subject: node.name, detail: { severity: e.severity, message: e.message, ...e.fields } });
+    const alerts = new AlertEngine({
+      alerts: config.alert,
+      cluster: config.cluster.name,
+      clock: platform.clock,
+      log: nodeLog.with({ component: "alert" }),
+      http: (request) => platform.httpRequest(request),
+      exec: platform.alertExec(),
+      userAgent: `tandem/${versionString()}`,
+    });
+    const haEvent = (e: HaEvent) => {
+      const timeMs = platform.clock.wallMs();
+      recordEvent(store.db, { timeMs, kind: `ha_${e.type.replaceAll("-", "_")}`, subject: node.name, detail: { severity: e.severity, message: e.message, ...e.fields } });
+      for (const alert of alertsForHaEvent(e, node.name, timeMs)) alerts.emit(alert);
+    };
+    // Monitors run on every node, the standby included, so its view of the servers is warm at takeover.
+    const monitors = MonitorEngine.start({
+      config,
+      clock: platform.clock,
+      log: nodeLog.with({ component: "monitor" }),
+      probe: (target) => runProbe(target, platform.probeIo()),
+      random: Math.random,
+      dataPlane: dataPlane?.engine,
+      onEvent: (e) => {
+        const timeMs = platform.clock.wallMs();
+        recordEvent(store.db, { timeMs, kind: e.type, subject: `${String(e.fields.service)}/${String(e.fields.server)}`, detail: { severity: e.severity, message: e.message, ...e.fields } });
+        const alert = alertForHealthEvent(e, node.name, timeMs);
+        if (alert) alerts.emit(alert);
+      },
+    });
     if (pair) {
       try {
         // Sync first, so that the heartbeat's first role decision finds it ready.
@@ -141,6 +173,8 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       } catch (error) {
         nodeLog.error("Cannot start the heartbeat", { reason: (error as Error).message });
         sync?.stop();
+        monitors.stop();
+        alerts.stop();
         recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: "node_failed", subject: node.name, detail: { reason: (error as Error).message } });
         await dataPlane?.stop();
         return ExitCode.Failure;
@@ -156,6 +190,8 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       dispatcher: () => dataPlane?.engine.snapshot(),
       ha: () => ha?.snapshot(),
       sync: () => sync?.snapshot(),
+      health: () => monitors.snapshot(),
+      alerts: () => alerts.snapshot(),
       command: ha ? (command) => ha!.command(command) : undefined,
     });
     let stopWeb: () => void = () => {};
@@ -165,8 +201,13 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       nodeLog.error("Cannot start the web API", { reason: (error as Error).message });
     }
     const removeReload = platform.onReloadSignal(() => {
-      void reload(platform, configPath, node.name, store, dataPlane, nodeLog).then((version) => {
-        if (version !== undefined) configVersion = version;
+      void reload(platform, configPath, node.name, store, dataPlane, nodeLog).then((reloaded) => {
+        if (reloaded === undefined) return;
+        configVersion = reloaded.version;
+        alerts.reconfigure(reloaded.config.alert, reloaded.config.cluster.name);
+        if (reloaded.created) {
+          alerts.emit({ kind: "config_changed", subject: node.name, severity: "info", message: `Config version ${reloaded.version} loaded`, timeMs: platform.clock.wallMs(), node: node.name, fields: { version: reloaded.version } });
+        }
       });
     });
     const signal = await new Promise<string>((resolve) => {
@@ -180,6 +221,8 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
     nodeLog.info("Stopping", { signal });
     ha?.stop();
     sync?.stop();
+    monitors.stop();
+    alerts.stop();
     removeReload();
     stopWeb();
     await dataPlane?.stop();
@@ -196,7 +239,14 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
  * valid one is stored as a new version, and weight and server-state changes apply at once.
  * Returns the stored version, or undefined when nothing was applied.
  */
-async function reload(platform: Platform, configPath: string, nodeName: string, store: OpenStore, dataPlane: DataPlane | undefined, log: Log): Promise<number | undefined> {
+async function reload(
+  platform: Platform,
+  configPath: string,
+  nodeName: string,
+  store: OpenStore,
+  dataPlane: DataPlane | undefined,
+  log: Log,
+): Promise<{ version: number; created: boolean; config: TandemConfig } | undefined> {
   const loaded = await loadValidConfig(platform, configPath);
   if (!loaded) {
     log.error("Reload refused: the config is invalid (errors above); still running the previous one");
@@ -214,7 +264,7 @@ async function reload(platform: Platform, configPath: string, nodeName: string, 
   const restart = dataPlane?.reload(loaded.config) ?? [];
   for (const reason of restart) log.warn("Reload needs a restart to take full effect", { reason });
   log.info("Reloaded", { config_version: stored.version.id, restart_needed: restart.length > 0 });
-  return stored.version.id;
+  return { version: stored.version.id, created: stored.created, config: loaded.config };
 }
 
 /**

@@ -2,6 +2,8 @@ import { Hono } from "hono";
 import type { DispatcherSnapshot } from "../engine/dispatcher-engine.ts";
 import type { HaSnapshot } from "../engine/ha-engine.ts";
 import type { SyncEngineSnapshot } from "../engine/sync-engine.ts";
+import type { MonitorSnapshot } from "../engine/monitor-engine.ts";
+import type { AlertChannelSnapshot } from "../engine/alert-engine.ts";
 import { SYNC_LAG_BUCKETS_MS } from "../core/sync/sync-lag.ts";
 
 /** What the web app reads: the node's identity and live data-plane counters. */
@@ -16,6 +18,10 @@ export interface AppState {
   readonly ha?: () => HaSnapshot | undefined;
   /** Connection-state sync; undefined on a lone node. */
   readonly sync?: () => SyncEngineSnapshot | undefined;
+  /** Server health from the monitors. */
+  readonly health?: () => MonitorSnapshot | undefined;
+  /** Alert delivery figures. */
+  readonly alerts?: () => readonly AlertChannelSnapshot[];
   /** A planned switchover; undefined on a lone node. */
   readonly command?: (command: "standby" | "takeover") => void;
 }
@@ -52,6 +58,18 @@ export function renderMetrics(state: AppState): string {
     for (const s of d.services) for (const r of s.servers) out.push(metricLine(name, { service: s.name, server: r.name }, pick(r)));
   }
   if (sync) renderSyncMetrics(sync, out, help);
+  const health = state.health?.();
+  if (health) {
+    help("tandem_server_up", "gauge", "1 while a server is up (monitors, passive health and flap damping agree), else 0.");
+    for (const s of health.services) for (const r of s.servers) out.push(metricLine("tandem_server_up", { service: s.name, server: r.name }, r.up ? 1 : 0));
+  }
+  const alerts = state.alerts?.() ?? [];
+  if (alerts.length > 0) {
+    help("tandem_alerts_total", "counter", "Alert payloads by outcome: sent, failed (every attempt failed) or dropped (queue full).");
+    for (const a of alerts) {
+      for (const outcome of ["sent", "failed", "dropped"] as const) out.push(metricLine("tandem_alerts_total", { alert: String(a.index), kind: a.kind, outcome }, a[outcome]));
+    }
+  }
   return out.join("\n") + "\n";
 }
 
@@ -85,6 +103,8 @@ export function createApp(state: AppState): Hono {
       dispatcher: state.dispatcher() ?? null,
       ha: state.ha?.() ?? null,
       sync: state.sync?.() ?? null,
+      health: state.health?.() ?? null,
+      alerts: state.alerts?.() ?? [],
     }),
   );
   // A planned switchover: accepted (202) and carried out by the heartbeat; progress shows in

@@ -1,3 +1,6 @@
+import type { ProbeIo } from "../../core/health/probe-types.ts";
+import { bunAlertExec } from "./alert-exec.ts";
+import { createBunProbeIo } from "./probe-io.ts";
 import { createBunHaNet } from "./ha-net.ts";
 import type { HaNet } from "../../core/ports.ts";
 import { appendFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
@@ -49,6 +52,7 @@ const DISPATCHER_WORKER_URL = import.meta.url.includes("/$bunfs/") ? "./platform
 export function bunPlatform(): Platform {
   let net: HaNet | undefined;
   const haNet = () => (net ??= createBunHaNet());
+  let probeIo: ProbeIo | undefined;
   return {
     clock: systemClock(),
     defaultLogLevel: "info",
@@ -109,6 +113,8 @@ export function bunPlatform(): Platform {
       }
     },
     httpRequest: bunHttpRequest,
+    probeIo: () => (probeIo ??= createBunProbeIo()),
+    alertExec: bunAlertExec,
     rssBytes: () => process.memoryUsage.rss(),
   };
 }

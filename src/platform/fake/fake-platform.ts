@@ -74,6 +74,8 @@ export function fakePlatform(options: FakePlatformOptions = {}): FakePlatform {
     openStore: missing("store"),
     dataPlaneHost: missing("data plane"),
     haNet: missing("heartbeat network"),
+    probeIo: missing("health probes"),
+    alertExec: missing("alert commands"),
     onStopSignal(handler) {
       stopHandlers.add(handler);
       return () => void stopHandlers.delete(handler);
