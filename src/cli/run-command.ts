@@ -10,6 +10,7 @@ import type { HaEvent, HaRole } from "../core/ha/ha-node-types.ts";
 import { SyncEngine } from "../engine/sync-engine.ts";
 import { AlertEngine } from "../engine/alert-engine.ts";
 import { MonitorEngine } from "../engine/monitor-engine.ts";
+import { ContentEngine } from "../engine/content-engine.ts";
 import { runProbe } from "../engine/probes/run-probe.ts";
 import { alertForHealthEvent, alertsForHaEvent } from "../core/alert/alert-mapping.ts";
 import type { TandemConfig } from "../core/config/resolve-config.ts";
@@ -135,6 +136,18 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
         if (alert) alerts.emit(alert);
       },
     });
+    const content = ContentEngine.start({
+      config,
+      clock: platform.clock,
+      log: nodeLog.with({ component: "content" }),
+      io: platform.probeIo(),
+      onEvent: (e) => {
+        const timeMs = platform.clock.wallMs();
+        const subject = `${e.service}/${e.server}`;
+        recordEvent(store.db, { timeMs, kind: "content_mismatch", subject, detail: { severity: e.severity, message: e.message, ...e.fields } });
+        alerts.emit({ kind: "content_mismatch", subject, severity: e.severity, message: e.message, timeMs, node: node.name, fields: e.fields });
+      },
+    });
     if (pair) {
       try {
         // Sync first, so that the heartbeat's first role decision finds it ready.
@@ -174,6 +187,7 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
         nodeLog.error("Cannot start the heartbeat", { reason: (error as Error).message });
         sync?.stop();
         monitors.stop();
+        content.stop();
         alerts.stop();
         recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: "node_failed", subject: node.name, detail: { reason: (error as Error).message } });
         await dataPlane?.stop();
@@ -190,7 +204,7 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       dispatcher: () => dataPlane?.engine.snapshot(),
       ha: () => ha?.snapshot(),
       sync: () => sync?.snapshot(),
-      health: () => monitors.snapshot(),
+      health: () => ({ ...monitors.snapshot(), content: content.snapshot() }),
       alerts: () => alerts.snapshot(),
       command: ha ? (command) => ha!.command(command) : undefined,
     });
@@ -222,6 +236,7 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
     ha?.stop();
     sync?.stop();
     monitors.stop();
+    content.stop();
     alerts.stop();
     removeReload();
     stopWeb();

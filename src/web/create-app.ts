@@ -3,6 +3,7 @@ import type { DispatcherSnapshot } from "../engine/dispatcher-engine.ts";
 import type { HaSnapshot } from "../engine/ha-engine.ts";
 import type { SyncEngineSnapshot } from "../engine/sync-engine.ts";
 import type { MonitorSnapshot } from "../engine/monitor-engine.ts";
+import type { ContentStatus } from "../engine/content-engine.ts";
 import type { AlertChannelSnapshot } from "../engine/alert-engine.ts";
 import { SYNC_LAG_BUCKETS_MS } from "../core/sync/sync-lag.ts";
 
@@ -19,7 +20,7 @@ export interface AppState {
   /** Connection-state sync; undefined on a lone node. */
   readonly sync?: () => SyncEngineSnapshot | undefined;
   /** Server health from the monitors. */
-  readonly health?: () => MonitorSnapshot | undefined;
+  readonly health?: () => (MonitorSnapshot & { readonly content: readonly ContentStatus[] }) | undefined;
   /** Alert delivery figures. */
   readonly alerts?: () => readonly AlertChannelSnapshot[];
   /** A planned switchover; undefined on a lone node. */

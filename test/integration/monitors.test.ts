@@ -4,6 +4,8 @@
  * the client's namespace (one live, one SIGSTOPped so every delivery to it times out).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bedConfigHead, BED_CONFIG_TAIL } from "./dispatcher-config.ts";
 import { requireBinary } from "./tandem-binary.ts";
@@ -16,6 +18,8 @@ const INTERVAL_MS = 500, TIMEOUT_MS = 300, FALL = 2, RISE = 2;
 /** Timers, the log line and the status poll: what the bound leaves out. */
 const SLACK_MS = 250;
 const LIVE_PORT = 9101, DEAD_PORT = 9102;
+/** The replicated file the content check compares (the same on every server at first). */
+const CONTENT = "the same on every replica\n";
 
 let bed: Testbed;
 let node: TandemNode;
@@ -35,6 +39,7 @@ port = 80
 scheduler = "rr"
 monitor = { kind = "http", path = "/", expect_body = "hello from", interval = "${INTERVAL_MS}ms", timeout = "${TIMEOUT_MS}ms", rise = ${RISE}, fall = ${FALL}, jitter = "0s" }
 flap = { window = "30s", max_changes = 4, hold = "3s", hold_max = "30s" }
+content = { path = "/content.txt", interval = "1s" }
 servers = [
 ${servers}
 ]
@@ -42,7 +47,7 @@ ${servers}
 [[alert]]
 kind = "webhook"
 url = "http://${client}:${LIVE_PORT}/hook"
-on = ["server_down", "server_up", "server_flapping"]
+on = ["server_down", "server_up", "server_flapping", "content_mismatch"]
 
 [[alert]]
 kind = "webhook"
@@ -75,6 +80,7 @@ async function serverConnections(name: string): Promise<number> {
 beforeAll(async () => {
   requireBinary();
   bed = await createTestbed({ dispatchers: 1, servers: 3 });
+  for (const s of bed.addresses.servers) writeFileSync(join(bed.runDir, s.name, "www", "content.txt"), CONTENT);
   live = bed.spawn("c1", [process.execPath, PEER, "receiver", String(LIVE_PORT)], "live-receiver");
   dead = bed.spawn("c1", [process.execPath, PEER, "receiver", String(DEAD_PORT)], "dead-receiver");
   for (const r of [live, dead]) {
@@ -108,6 +114,8 @@ describe("server monitoring", () => {
       const downAt = await eventAt("server_down", s2.private, from, 5000);
       console.log(`server_down ${downAt - stoppedAt} ms after nginx stopped (bound ${INTERVAL_MS * FALL + TIMEOUT_MS} ms)`);
       expect(downAt - stoppedAt).toBeLessThanOrEqual(INTERVAL_MS * FALL + TIMEOUT_MS + SLACK_MS);
+      // A connection the Worker took in the moment before the pool change is in flight: settle first.
+      await Bun.sleep(100);
       const connectionsAtDown = await serverConnections(`${s2.private}:80`);
       await Bun.sleep(1000);
       // No new connection went to the dead server once it was down.
@@ -184,4 +192,20 @@ describe("server monitoring", () => {
     // ...while the transitions above met their bounds (the tests before this one).
     expect(status.alerts[0]!.sent).toBe(got.length);
   }, 20_000);
+
+  test("the content check names the one server whose file differs, and says when it agrees again", async () => {
+    const s2 = bed.addresses.servers[1]!;
+    const file = (name: string) => join(bed.runDir, name, "www", "content.txt");
+    const from = node.lineCount();
+    writeFileSync(file(s2.name), "edited on one server only\n");
+    const line = await node.waitForLog(/event=content_mismatch\b.*resolved=false/, 10_000, from);
+    expect(line).toContain(`server=${s2.private}:80`);
+    for (const other of bed.addresses.servers.filter((s) => s !== s2)) expect(line).not.toContain(`server=${other.private}:80`);
+    const deadline = Date.now() + 5000;
+    while (!received().some((r) => r.kind === "content_mismatch" && r.subject === `http/${s2.private}:80`) && Date.now() < deadline) await Bun.sleep(50);
+    expect(received().find((r) => r.kind === "content_mismatch")).toMatchObject({ subject: `http/${s2.private}:80`, node: "d1" });
+    writeFileSync(file(s2.name), CONTENT);
+    const resolved = await node.waitForLog(/event=content_mismatch\b.*resolved=true/, 10_000, from);
+    expect(resolved).toContain(`server=${s2.private}:80`);
+  }, 30_000);
 });
