@@ -7,7 +7,7 @@ set -euo pipefail
 declare -A GROUP=(
   [test]="qemu-user"                                        # run dist/tandem under -cpu Nehalem (no AVX)
   [netns]="iproute2 iputils-ping nginx-light dnsmasq-base curl wrk iperf3 bind9-dnsutils procps socat"
-  [bench]="nftables haproxy wrk iperf3"
+  [bench]="nftables haproxy wrk iperf3 keepalived"          # keepalived: the failover anchor (VRRP)
   [image]="squashfs-tools mtools dosfstools e2fsprogs fdisk syslinux grub-common cpio xz-utils zstd kmod" # host tools only; what goes INTO the image is fetched by image/build.sh
   [vm]="qemu-system-x86 qemu-utils ovmf socat"
   [ui]="chromium"
@@ -31,5 +31,14 @@ export DEBIAN_FRONTEND=noninteractive
 exec 9>/tmp/tandem-deps.lock
 flock 9
 echo "deps.sh: installing ${want[*]}" >&2
+# Installs must not start services (keepalived, nginx, haproxy): the recipes run their own
+# instances inside namespaces. Where the host has no policy-rc.d, one refusing every start
+# (exit 101, see /usr/share/doc/init-system-helpers/README.policy-rc.d.gz) is in place for the install.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq >/dev/null
 apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
