@@ -10,7 +10,8 @@ import { utf8Encode } from "../core/crypto/utf8.ts";
 import { sha256Hex } from "../core/crypto/sha256.ts";
 import { contentVerdict, type ContentSample, type ContentVerdict } from "../core/health/content-verdict.ts";
 import type { ProbeIo } from "../core/health/probe-types.ts";
-import type { Cancel, Clock, Log } from "../core/ports.ts";
+import type { Clock, Log } from "../core/ports.ts";
+import { TimerSet } from "./timer-set.ts";
 
 /** A content event: `resolved` false when the server starts to differ, true when it agrees again. */
 export interface ContentEvent {
@@ -50,13 +51,14 @@ const MAX_FETCH_MS = 10_000;
 
 /** Running content checks; see the file comment. */
 export class ContentEngine {
-  private readonly timers = new Set<Cancel>();
+  private readonly timers: TimerSet;
   private readonly status = new Map<string, ContentStatus>();
   /** Per service: servers reported as divergent and not yet resolved. */
   private readonly divergent = new Map<string, Set<string>>();
-  private stopped = false;
 
-  private constructor(private readonly options: ContentEngineOptions) {}
+  private constructor(private readonly options: ContentEngineOptions) {
+    this.timers = new TimerSet(options.clock);
+  }
 
   /** Starts one schedule per service with a `content` table. */
   static start(options: ContentEngineOptions): ContentEngine {
@@ -80,18 +82,11 @@ export class ContentEngine {
 
   /** Stops the schedules; fetches in flight finish unobserved. */
   stop(): void {
-    this.stopped = true;
-    for (const cancel of this.timers) cancel();
-    this.timers.clear();
+    this.timers.stop();
   }
 
   private later(delayMs: number, fn: () => void): void {
-    if (this.stopped) return;
-    const cancel = this.options.clock.after(delayMs, () => {
-      this.timers.delete(cancel);
-      if (!this.stopped) fn();
-    });
-    this.timers.add(cancel);
+    this.timers.later(delayMs, fn);
   }
 
   private async round(service: TandemConfig["service"][number]): Promise<void> {
@@ -109,7 +104,7 @@ export class ContentEngine {
         return { server: name, digest: sha256Hex(utf8Encode(outcome.body)), detail: "" };
       }),
     );
-    if (this.stopped) return;
+    if (this.timers.isStopped) return;
     const verdict = contentVerdict(samples);
     this.status.set(service.name, { service: service.name, path: content.path, lastRoundMs: this.options.clock.wallMs(), verdict });
     const known = this.divergent.get(service.name) ?? new Set<string>();

@@ -14,7 +14,8 @@ import { healthPlan, type HealthTarget } from "../core/health/health-plan.ts";
 import { initialProbeDelayMs, nextProbeDelayMs } from "../core/health/probe-schedule.ts";
 import type { ProbeResult, ProbeTarget } from "../core/health/probe-types.ts";
 import { ServerHealth, type HealthEvent, type PassiveFailureKind, type ServerHealthSnapshot } from "../core/health/server-health.ts";
-import type { Cancel, Clock, Log } from "../core/ports.ts";
+import type { Clock, Log } from "../core/ports.ts";
+import { TimerSet } from "./timer-set.ts";
 import type { DispatcherSnapshot } from "./dispatcher-engine.ts";
 
 /** What the monitors need from the data plane. */
@@ -71,10 +72,10 @@ interface Watched {
 /** Running monitors; see the file comment. */
 export class MonitorEngine {
   private readonly watched: Watched[];
-  private readonly timers = new Set<Cancel>();
-  private stopped = false;
+  private readonly timers: TimerSet;
 
   private constructor(private readonly options: MonitorEngineOptions) {
+    this.timers = new TimerSet(options.clock);
     const now = options.clock.monotonicMs();
     const counters = passiveCounters(options.dataPlane?.snapshot());
     this.watched = healthPlan(options.config).map((target) => ({
@@ -118,18 +119,11 @@ export class MonitorEngine {
 
   /** Stops every schedule; probes in flight finish unobserved. */
   stop(): void {
-    this.stopped = true;
-    for (const cancel of this.timers) cancel();
-    this.timers.clear();
+    this.timers.stop();
   }
 
   private later(delayMs: number, fn: () => void): void {
-    if (this.stopped) return;
-    const cancel = this.options.clock.after(delayMs, () => {
-      this.timers.delete(cancel);
-      if (!this.stopped) fn();
-    });
-    this.timers.add(cancel);
+    this.timers.later(delayMs, fn);
   }
 
   private probe(w: Watched): void {
@@ -144,7 +138,7 @@ export class MonitorEngine {
       .catch((error: unknown): ProbeResult => ({ ok: false, ms: this.options.clock.monotonicMs() - startMs, detail: `probe failed: ${(error as Error).message}` }))
       .then((result) => {
         w.inFlight = false;
-        if (this.stopped) return;
+        if (this.timers.isStopped) return;
         this.handle(w, w.health.probeResult(this.options.clock.monotonicMs(), result.ok, result.detail, result.ms));
         if (result.ok) this.options.onProbe?.(w.target.serviceIndex, w.target.serverIndex, result);
         next();

@@ -1,5 +1,6 @@
 import { constants } from "node:os";
 import type { AlertExec, AlertExecResult } from "../../engine/alert-engine.ts";
+import { killGroup } from "./kill-group.ts";
 
 const STDERR_KEEP_CHARS = 2048;
 /** How long to wait for stderr's end after the command exited: a grandchild may hold it open. */
@@ -42,19 +43,6 @@ export function bunAlertExec(): AlertExec {
     const signal = proc.signalCode === null ? undefined : constants.signals[proc.signalCode as keyof typeof constants.signals];
     return { kind: "exited", code: signal === undefined ? code : 128 + signal, stderr } satisfies AlertExecResult;
   };
-}
-
-function killGroup(pid: number): void {
-  try {
-    // Negative PID: the process group the detached (setsid) command leads.
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }
 }
 
 async function collectTail(stream: ReadableStream<Uint8Array>, update: (text: string) => void): Promise<void> {

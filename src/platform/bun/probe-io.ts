@@ -21,6 +21,7 @@ import type {
 import { parseIpv4 } from "../../core/packet/ipv4-address.ts";
 import { pingOnce } from "./ha-net.ts";
 import { systemClock } from "./system-clock.ts";
+import { killGroup } from "./kill-group.ts";
 
 /** PATH for check programs when tandem itself has none (as under a bare init). */
 const FALLBACK_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -206,20 +207,6 @@ function collect(stream: ReadableStream<Uint8Array>, maxBytes: number): Collecto
     }
   })().catch(() => undefined);
   return { done, text: () => new TextDecoder().decode(Buffer.concat(chunks)) };
-}
-
-/** Kills a detached program's whole process group (its PID is the group's id), then the program itself. */
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    // The group is gone already.
-  }
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // So is the program.
-  }
 }
 
 async function run(r: ProbeRunRequest): Promise<ProbeRunOutcome> {
