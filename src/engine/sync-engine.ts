@@ -129,7 +129,8 @@ export class SyncEngine {
   /** The highest batch taken in (applied or waiting in the backlog) of sender `takenGeneration`. */
   private takenGeneration = -1;
   private takenSeq = -1;
-  private readonly backlog: Uint8Array[] = [];
+  /** Bodies waiting for room in the Worker's apply ring, in order, with their sender's generation. */
+  private readonly backlog: { generation: number; body: Uint8Array }[] = [];
   private pollCancel: Cancel | undefined;
   /** What the HA machine was last told (the receiver may be ahead while the Worker applies the walk's end). */
   private syncedReported = false;
@@ -376,11 +377,8 @@ export class SyncEngine {
         if (this.mode === "receive" && !this.receiver.wantsFull) this.report(this.receiver.onLostLocally(now));
         return;
       }
-      // The envelope's generation travels with the body: keep both.
-      const copy = new Uint8Array(8 + body.length);
-      new DataView(copy.buffer).setFloat64(0, frame.generation);
-      copy.set(body, 8);
-      this.backlog.push(copy);
+      // A copy: `bytes` is only valid during this call.
+      this.backlog.push({ generation: frame.generation, body: body.slice() });
       this.armPoll();
     }
   }
@@ -440,9 +438,8 @@ export class SyncEngine {
     if (this.stopped) return;
     const now = this.options.clock.monotonicMs();
     while (this.backlog.length > 0) {
-      const copy = this.backlog[0]!;
-      const generation = new DataView(copy.buffer).getFloat64(0);
-      if (!this.apply(now, generation, copy.subarray(8))) break;
+      const waiting = this.backlog[0]!;
+      if (!this.apply(now, waiting.generation, waiting.body)) break;
       this.backlog.shift();
     }
     let acked = -1;
