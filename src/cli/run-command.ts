@@ -11,8 +11,8 @@ import { SyncEngine } from "../engine/sync-engine.ts";
 import { AlertEngine } from "../engine/alert-engine.ts";
 import { MonitorEngine } from "../engine/monitor-engine.ts";
 import { ContentEngine } from "../engine/content-engine.ts";
+import { createNodeEvents } from "./node-events.ts";
 import { runProbe } from "../engine/probes/run-probe.ts";
-import { alertForHealthEvent, alertsForHaEvent } from "../core/alert/alert-mapping.ts";
 import type { TandemConfig } from "../core/config/resolve-config.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { parseArgs, UsageError } from "./parse-args.ts";
@@ -116,11 +116,8 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       exec: platform.alertExec(),
       userAgent: `tandem/${versionString()}`,
     });
-    const haEvent = (e: HaEvent) => {
-      const timeMs = platform.clock.wallMs();
-      recordEvent(store.db, { timeMs, kind: `ha_${e.type.replaceAll("-", "_")}`, subject: node.name, detail: { severity: e.severity, message: e.message, ...e.fields } });
-      for (const alert of alertsForHaEvent(e, node.name, timeMs)) alerts.emit(alert);
-    };
+    const events = createNodeEvents(store, platform.clock, node.name, alerts);
+    const haEvent = (e: HaEvent) => events.ha(e);
     // Monitors run on every node, the standby included, so its view of the servers is warm at takeover.
     const monitors = MonitorEngine.start({
       config,
@@ -129,24 +126,14 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       probe: (target) => runProbe(target, platform.probeIo()),
       random: Math.random,
       dataPlane: dataPlane?.engine,
-      onEvent: (e) => {
-        const timeMs = platform.clock.wallMs();
-        recordEvent(store.db, { timeMs, kind: e.type, subject: `${String(e.fields.service)}/${String(e.fields.server)}`, detail: { severity: e.severity, message: e.message, ...e.fields } });
-        const alert = alertForHealthEvent(e, node.name, timeMs);
-        if (alert) alerts.emit(alert);
-      },
+      onEvent: (e) => events.health(e),
     });
     const content = ContentEngine.start({
       config,
       clock: platform.clock,
       log: nodeLog.with({ component: "content" }),
       io: platform.probeIo(),
-      onEvent: (e) => {
-        const timeMs = platform.clock.wallMs();
-        const subject = `${e.service}/${e.server}`;
-        recordEvent(store.db, { timeMs, kind: "content_mismatch", subject, detail: { severity: e.severity, message: e.message, ...e.fields } });
-        alerts.emit({ kind: "content_mismatch", subject, severity: e.severity, message: e.message, timeMs, node: node.name, fields: e.fields });
-      },
+      onEvent: (e) => events.content(e),
     });
     if (pair) {
       try {
