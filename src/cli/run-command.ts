@@ -11,6 +11,7 @@ import { SyncEngine } from "../engine/sync-engine.ts";
 import { AlertEngine } from "../engine/alert-engine.ts";
 import { MonitorEngine } from "../engine/monitor-engine.ts";
 import { ContentEngine } from "../engine/content-engine.ts";
+import { AdaptiveEngine } from "../engine/adaptive-engine.ts";
 import { createNodeEvents } from "./node-events.ts";
 import { runProbe } from "../engine/probes/run-probe.ts";
 import type { TandemConfig } from "../core/config/resolve-config.ts";
@@ -118,14 +119,24 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
     });
     const events = createNodeEvents(store, platform.clock, node.name, alerts);
     const haEvent = (e: HaEvent) => events.ha(e);
+    // Weights of `scheduler = "adaptive"` services follow measured response times and capacity.
+    const adaptive = dataPlane ? AdaptiveEngine.start({ config, dataPlane: dataPlane.engine, clock: platform.clock, log: nodeLog.with({ component: "adaptive" }) }) : undefined;
     // Monitors run on every node, the standby included, so its view of the servers is warm at takeover.
+    const engine = dataPlane?.engine;
     const monitors = MonitorEngine.start({
       config,
       clock: platform.clock,
       log: nodeLog.with({ component: "monitor" }),
       probe: (target) => runProbe(target, platform.probeIo()),
       random: Math.random,
-      dataPlane: dataPlane?.engine,
+      dataPlane: engine && {
+        snapshot: () => engine.snapshot(),
+        setUp: (service, server, up) => {
+          engine.setUp(service, server, up);
+          adaptive?.setServerUp(service, server, up);
+        },
+      },
+      onProbe: (service, server, result) => adaptive?.noteProbe(service, server, result.ms),
       onEvent: (e) => events.health(e),
     });
     const content = ContentEngine.start({
@@ -175,6 +186,7 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
         sync?.stop();
         monitors.stop();
         content.stop();
+        adaptive?.stop();
         alerts.stop();
         recordEvent(store.db, { timeMs: platform.clock.wallMs(), kind: "node_failed", subject: node.name, detail: { reason: (error as Error).message } });
         await dataPlane?.stop();
@@ -193,6 +205,7 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       sync: () => sync?.snapshot(),
       health: () => ({ ...monitors.snapshot(), content: content.snapshot() }),
       alerts: () => alerts.snapshot(),
+      adaptive: () => adaptive?.history() ?? [],
       command: ha ? (command) => ha!.command(command) : undefined,
     });
     let stopWeb: () => void = () => {};
@@ -205,6 +218,7 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       void reload(platform, configPath, node.name, store, dataPlane, nodeLog).then((reloaded) => {
         if (reloaded === undefined) return;
         configVersion = reloaded.version;
+        if (reloaded.restart.length === 0) adaptive?.reload(reloaded.config);
         alerts.reconfigure(reloaded.config.alert, reloaded.config.cluster.name);
         if (reloaded.created) {
           alerts.emit({ kind: "config_changed", subject: node.name, severity: "info", message: `Config version ${reloaded.version} loaded`, timeMs: platform.clock.wallMs(), node: node.name, fields: { version: reloaded.version } });
@@ -224,6 +238,7 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
     sync?.stop();
     monitors.stop();
     content.stop();
+    adaptive?.stop();
     alerts.stop();
     removeReload();
     stopWeb();
@@ -248,7 +263,7 @@ async function reload(
   store: OpenStore,
   dataPlane: DataPlane | undefined,
   log: Log,
-): Promise<{ version: number; created: boolean; config: TandemConfig } | undefined> {
+): Promise<{ version: number; created: boolean; config: TandemConfig; restart: readonly string[] } | undefined> {
   const loaded = await loadValidConfig(platform, configPath);
   if (!loaded) {
     log.error("Reload refused: the config is invalid (errors above); still running the previous one");
@@ -266,7 +281,7 @@ async function reload(
   const restart = dataPlane?.reload(loaded.config) ?? [];
   for (const reason of restart) log.warn("Reload needs a restart to take full effect", { reason });
   log.info("Reloaded", { config_version: stored.version.id, restart_needed: restart.length > 0 });
-  return { version: stored.version.id, created: stored.created, config: loaded.config };
+  return { version: stored.version.id, created: stored.created, config: loaded.config, restart };
 }
 
 /**

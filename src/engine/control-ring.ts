@@ -4,6 +4,8 @@ export const ControlOp = {
   SetWeight: 2,
   SetAdmin: 3,
   SetUp: 4,
+  /** The adaptive controller's weight of a server: (service, server, weight). */
+  SetAdaptiveWeight: 5,
 } as const;
 
 /** Numeric admin states for `SetAdmin` (strings cannot cross an Int32Array). */

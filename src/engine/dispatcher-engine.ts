@@ -55,6 +55,9 @@ export interface DispatcherSnapshot {
     readonly bytesIn: number;
     readonly bytesOut: number;
     readonly dropped: number;
+    /** Response times measured on the service (see `servers[].responseTimeSumMs`). */
+    readonly responseTimeSumMs: number;
+    readonly responseTimes: number;
     readonly servers: readonly {
       readonly name: string;
       readonly connections: number;
@@ -66,6 +69,12 @@ export interface DispatcherSnapshot {
       readonly refused: number;
       readonly timeouts: number;
       readonly resets: number;
+      /**
+       * Response times, cumulative since start: the sum in ms and the count of request turns measured
+       * (client's first data → server's first data after it). Their deltas give a mean per interval.
+       */
+      readonly responseTimeSumMs: number;
+      readonly responseTimes: number;
     }[];
   }[];
 }
@@ -179,6 +188,11 @@ export class DispatcherEngine {
     this.command(ControlOp.SetWeight, service, server, weight);
   }
 
+  /** Sets the adaptive controller's weight of a server (the `adaptive` scheduler's effective weight). */
+  setAdaptiveWeight(service: number, server: number, weight: number): void {
+    this.command(ControlOp.SetAdaptiveWeight, service, server, weight);
+  }
+
   /** Changes a server's administrative state. */
   setAdmin(service: number, server: number, admin: AdminState): void {
     this.command(ControlOp.SetAdmin, service, server, ADMIN_STATES.indexOf(admin));
@@ -269,6 +283,8 @@ export class DispatcherEngine {
         bytesIn: v[this.stats.serviceSlot(si, StatField.BytesIn)]!,
         bytesOut: v[this.stats.serviceSlot(si, StatField.BytesOut)]!,
         dropped: v[this.stats.serviceSlot(si, StatField.Dropped)]!,
+        responseTimeSumMs: v[this.stats.serviceSlot(si, StatField.ResponseTimeSumMs)]!,
+        responseTimes: v[this.stats.serviceSlot(si, StatField.ResponseTimes)]!,
         servers: s.servers.map((r, ri) => ({
           name: r.name,
           connections: v[this.stats.serverSlot(si, ri, StatField.Connections)]!,
@@ -279,6 +295,8 @@ export class DispatcherEngine {
           refused: v[this.stats.serverSlot(si, ri, StatField.Refused)]!,
           timeouts: v[this.stats.serverSlot(si, ri, StatField.Timeouts)]!,
           resets: v[this.stats.serverSlot(si, ri, StatField.Resets)]!,
+          responseTimeSumMs: v[this.stats.serverSlot(si, ri, StatField.ResponseTimeSumMs)]!,
+          responseTimes: v[this.stats.serverSlot(si, ri, StatField.ResponseTimes)]!,
         })),
       })),
     };

@@ -4,6 +4,7 @@ import type { HaSnapshot } from "../engine/ha-engine.ts";
 import type { SyncEngineSnapshot } from "../engine/sync-engine.ts";
 import type { MonitorSnapshot } from "../engine/monitor-engine.ts";
 import type { ContentStatus } from "../engine/content-engine.ts";
+import type { AdaptiveServiceHistory } from "../engine/adaptive-engine.ts";
 import type { AlertChannelSnapshot } from "../engine/alert-engine.ts";
 import { SYNC_LAG_BUCKETS_MS } from "../core/sync/sync-lag.ts";
 
@@ -21,6 +22,8 @@ export interface AppState {
   readonly sync?: () => SyncEngineSnapshot | undefined;
   /** Server health from the monitors. */
   readonly health?: () => (MonitorSnapshot & { readonly content: readonly ContentStatus[] }) | undefined;
+  /** Weights and response times over time of the adaptive services (for the UI's charts). */
+  readonly adaptive?: () => readonly AdaptiveServiceHistory[];
   /** Alert delivery figures. */
   readonly alerts?: () => readonly AlertChannelSnapshot[];
   /** A planned switchover; undefined on a lone node. */
@@ -54,6 +57,11 @@ export function renderMetrics(state: AppState): string {
     ["tandem_server_bytes_in_total", "Bytes from clients to a server.", (x) => x.bytesIn],
     ["tandem_server_bytes_out_total", "Bytes from a server to clients.", (x) => x.bytesOut],
   ];
+  counters.push(
+    ["tandem_server_passive_failures_total", "Passive health failures (refused, timeouts, resets) of a server, from live traffic.", (x) => x.refused + x.timeouts + x.resets],
+    ["tandem_server_response_seconds_sum", "Sum of measured response times (request to first response packet) of a server.", (x) => x.responseTimeSumMs / 1000],
+    ["tandem_server_response_seconds_count", "Response times measured on a server.", (x) => x.responseTimes],
+  );
   for (const [name, text, pick] of counters) {
     help(name, "counter", text);
     for (const s of d.services) for (const r of s.servers) out.push(metricLine(name, { service: s.name, server: r.name }, pick(r)));
@@ -117,6 +125,7 @@ export function createApp(state: AppState): Hono {
       return c.json({ accepted: command, role: state.ha?.()?.role ?? null }, 202);
     });
   }
+  app.get("/api/v1/adaptive", (c) => c.json({ services: state.adaptive?.() ?? [] }));
   app.get("/metrics", (c) => c.text(renderMetrics(state), 200, { "content-type": "text/plain; version=0.0.4" }));
   return app;
 }

@@ -234,7 +234,7 @@ const serviceField = table("A virtual service: a VIP, port and protocol, balance
   })),
   adaptive: defaultsTable(table("Self-controlled distribution (scheduler = \"adaptive\"): weights follow measured response times.", {
     interval: withDefault(duration("How often weights are recomputed.", 100, HOUR), 5 * SECOND),
-    smoothing: withDefault(num("Weight of the newest response-time sample in the moving average (0..1).", 0.01, 1), 0.3),
+    smoothing: withDefault(num("Weight of the newest sample in the moving averages of response time and capacity (0..1).", 0.01, 1), 0.3),
     min_share: withDefault(num("Smallest share of traffic any healthy server keeps, so a slow server is never starved.", 0, 0.5), 0.02),
   })),
   content: optional(table("Content consistency check: fetch one URL from every server and compare digests.", {

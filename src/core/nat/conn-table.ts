@@ -91,8 +91,10 @@ export const TCP_STATE_NAMES: readonly string[] = [
 /**
  * Per-entry flag bits. FULLNAT is fixed at insert; REPLIED is set by the first OUT packet; SYNCED
  * marks an entry received from the peer by state sync (set by `setSynced`, informational).
+ * REQUEST_PENDING: the client sent data the server has not answered yet (the dispatcher keeps the
+ * time it started, for response-time measurement); it is local and never synced.
  */
-export const ConnFlag = { FULLNAT: 0x01, REPLIED: 0x02, SYNCED: 0x04, SERVER_DATA: 0x08, PASSIVE_COUNTED: 0x10 } as const;
+export const ConnFlag = { FULLNAT: 0x01, REPLIED: 0x02, SYNCED: 0x04, SERVER_DATA: 0x08, PASSIVE_COUNTED: 0x10, REQUEST_PENDING: 0x20 } as const;
 
 /** What happened to an entry, as reported to `ConnTable.onEvent`. */
 export const ConnEvent = { CREATED: 1, STATE_CHANGED: 2, EXPIRED: 3, EVICTED: 4, REMOVED: 5 } as const;

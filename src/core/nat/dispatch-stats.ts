@@ -12,9 +12,13 @@ export const StatField = {
   Timeouts: 7,
   /** Passive health: the server reset a connection before sending any data (instead of a response). */
   Resets: 8,
+  /** Response time: sum in ms of the times from a request's first data to the server's first data after it. */
+  ResponseTimeSumMs: 9,
+  /** Response time: how many such request/response turns were measured. */
+  ResponseTimes: 10,
 } as const;
 
-const STRIDE = 10;
+const STRIDE = 12;
 const HEADER = 8;
 
 /**
@@ -79,6 +83,17 @@ export class DispatchStats {
   /** Counts one passive-health failure (`StatField.Refused`, `Timeouts` or `Resets`) of server `i` of service `s`. */
   passive(s: number, i: number, field: number): void {
     this.values[this.serverBase[s]! + STRIDE * i + field]!++;
+  }
+
+  /** Adds one response time of `ms` to server `i` of service `s` and to the service. */
+  responseTime(s: number, i: number, ms: number): void {
+    const v = this.values;
+    const so = HEADER + STRIDE * s;
+    const ro = this.serverBase[s]! + STRIDE * i;
+    v[so + StatField.ResponseTimeSumMs] = v[so + StatField.ResponseTimeSumMs]! + ms;
+    v[so + StatField.ResponseTimes]!++;
+    v[ro + StatField.ResponseTimeSumMs] = v[ro + StatField.ResponseTimeSumMs]! + ms;
+    v[ro + StatField.ResponseTimes]!++;
   }
 
   /** Counts a packet of service `s` that was dropped (no server, table full, ...). */

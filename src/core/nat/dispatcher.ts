@@ -7,7 +7,7 @@ import { createScheduler } from "../sched/create-scheduler.ts";
 import { serverKey } from "../sched/hash.ts";
 import { PersistenceTable } from "../sched/persistence-table.ts";
 import type { Scheduler } from "../sched/scheduler.ts";
-import { ServerPool, type AdminState } from "../sched/server-pool.ts";
+import { MAX_WEIGHT, ServerPool, type AdminState } from "../sched/server-pool.ts";
 import { SyncOp, SyncResult, SyncServiceIndex, type SyncEntry } from "../sync/conn-sync-codec.ts";
 import { ConnEvent, ConnFlag, ConnSpec, ConnTable, Dir, InsertError, TcpState } from "./conn-table.ts";
 import { DispatchStats, StatField } from "./dispatch-stats.ts";
@@ -93,6 +93,8 @@ export class Dispatcher {
   private readonly vnet = new VirtioNetHdr();
   private readonly syncIndex: SyncServiceIndex;
   private sink: ConnChangeSink | null = null;
+  /** By entry id: when the client's pending request began (valid while REQUEST_PENDING is set). */
+  private readonly requestStartMs: Float64Array;
   /** True while a synced entry is applied, so its own table events are not captured back. */
   private applyingSync = false;
 
@@ -101,6 +103,7 @@ export class Dispatcher {
     this.table = options.table ?? ConnTable.create(spec.maxConnections, { timeouts: spec.timeouts, seed: [seed, (seed ^ 0x5bd1e995) >>> 0] });
     this.drops = options.drops ?? new DropCounters();
     this.stats = new DispatchStats(spec.services.map((s) => s.servers.length), options.statsBuffer);
+    this.requestStartMs = new Float64Array(this.table.capacity);
     this.persistence = new PersistenceTable({ capacity: Math.max(1024, Math.min(spec.maxConnections, 1 << 20)) });
     this.services = spec.services.map((s, index) => {
       this.byKey.set(serviceKey(s.proto, s.vip, s.port), index);
@@ -190,6 +193,10 @@ export class Dispatcher {
     // Passive health: a repeated SYN means the server left the first one unanswered.
     if ((this.view.tcpFlags & TcpFlag.Syn) !== 0 && this.view.protocol === TCP) this.passiveSyn(id, s, i);
     this.account(id, s, i, Dir.IN, nowMs);
+    if ((table.flags(id) & ConnFlag.REQUEST_PENDING) === 0 && this.payloadBytes() > 0) {
+      table.setFlag(id, ConnFlag.REQUEST_PENDING, true);
+      this.requestStartMs[id] = nowMs;
+    }
     if (table.flags(id) & ConnFlag.FULLNAT) {
       rewriteSrcDst(buf, this.view, table.localAddr(id), table.localPort(id), table.serverAddr(id), table.serverPort(id));
     } else {
@@ -203,6 +210,7 @@ export class Dispatcher {
     const table = this.table;
     if (this.view.protocol === TCP && (table.flags(id) & ConnFlag.SERVER_DATA) === 0) this.passiveOut(id);
     this.account(id, table.serviceId(id), table.serverIndex(id), Dir.OUT, nowMs);
+    if ((table.flags(id) & ConnFlag.REQUEST_PENDING) !== 0) this.responseSeen(id, nowMs);
     if ((table.flags(id) & ConnFlag.REPLIED) === 0) table.setFlag(id, ConnFlag.REPLIED, true);
     if (table.flags(id) & ConnFlag.FULLNAT) {
       rewriteSrcDst(buf, this.view, table.vipAddr(id), table.vipPort(id), table.clientAddr(id), table.clientPort(id));
@@ -210,6 +218,24 @@ export class Dispatcher {
       rewriteSrc(buf, this.view, table.vipAddr(id), table.vipPort(id));
     }
     return Verdict.Forward;
+  }
+
+  /**
+   * Response time: the server's first data after a client request ends the turn the request's
+   * first data began (HTTP/1.x request → response, DNS query → answer, each turn of a keep-alive
+   * connection); a server packet without data (a bare ACK) does not.
+   */
+  private responseSeen(id: number, nowMs: number): void {
+    if (this.payloadBytes() === 0) return;
+    const table = this.table;
+    table.setFlag(id, ConnFlag.REQUEST_PENDING, false);
+    this.stats.responseTime(table.serviceId(id), table.serverIndex(id), Math.max(0, nowMs - this.requestStartMs[id]!));
+  }
+
+  /** Bytes of TCP or UDP payload in the packet in `view`. */
+  private payloadBytes(): number {
+    const view = this.view;
+    return view.protocol === TCP ? view.l4Length - view.tcpHeaderLength : view.protocol === UDP ? view.udpLength - 8 : 0;
   }
 
   /** A client SYN on a known entry: counts a timeout once if the server never answered. */
@@ -492,6 +518,17 @@ export class Dispatcher {
   /** Changes a server's weight; applies to the next new connection. */
   setWeight(service: number, server: number, weight: number): void {
     this.services[service]?.pool.setWeight(server, weight);
+  }
+
+  /**
+   * Sets the adaptive controller's weight of a server (the pool's effective weight, which the
+   * `adaptive` scheduler dispatches by); applies to the next new connection. Unknown indices and
+   * invalid weights are ignored (this runs in the packet Worker, which must not throw).
+   */
+  setAdaptiveWeight(service: number, server: number, weight: number): void {
+    const pool = this.services[service]?.pool;
+    if (!pool || !Number.isInteger(server) || server < 0 || server >= pool.size || !Number.isInteger(weight) || weight < 0 || weight > MAX_WEIGHT) return;
+    pool.setEffectiveWeight(server, weight);
   }
 
   /** Changes a server's administrative state (drain keeps existing connections, disabled cuts them). */

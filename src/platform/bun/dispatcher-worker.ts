@@ -39,6 +39,7 @@ self.onmessage = (event: MessageEvent) => {
     else if (op === ControlOp.SetWeight) dispatcher.setWeight(a, b, c);
     else if (op === ControlOp.SetAdmin) dispatcher.setAdmin(a, b, ADMIN_STATES[c] ?? "active");
     else if (op === ControlOp.SetUp) dispatcher.setUp(a, b, c !== 0);
+    else if (op === ControlOp.SetAdaptiveWeight) dispatcher.setAdaptiveWeight(a, b, c);
   };
   self.postMessage({ type: "ready", tun: device.name });
   // Epoch-based and monotonic within this thread, so entry times mean the same on the main thread.
