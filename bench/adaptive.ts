@@ -1,6 +1,6 @@
 /**
  * Self-controlled distribution benchmark: Netkestra's Table 3 again. Three real servers of
- * different speeds (bench/adaptive-server.ts: one request at a time, exponential service times of
+ * different speeds (test/integration/testbed/paced-server.ts: one request at a time, exponential service times of
  * mean 1.5, 3 and 24 ms, so capacities of 667, 333 and 42 requests/s), the same closed-loop client
  * load for every scheduler (bench/adaptive-client.ts: 64 clients, one request per connection, as
  * the paper's HTTP/1.0 clients; see there why not wrk), tandem's real data plane in d1
@@ -68,7 +68,7 @@ async function waitForLine(proc: BedProcess, line: string, timeoutMs: number): P
 
 async function startServers(bed: Testbed): Promise<void> {
   await Promise.all(bed.addresses.servers.map(async (s, i) => {
-    const proc = bed.spawn(s.name, [process.execPath, join(ROOT, "bench/adaptive-server.ts"), s.private, String(SERVER_PORT), String(SERVICE_MS[i]), String(i + 1)], "adaptive-server");
+    const proc = bed.spawn(s.name, [process.execPath, join(ROOT, "test/integration/testbed/paced-server.ts"), s.private, String(SERVER_PORT), String(SERVICE_MS[i]), String(i + 1)], "adaptive-server");
     await waitForLine(proc, "LISTENING", 10_000);
     await bed.execOk(s.name, ["curl", "-sf", "--noproxy", "*", "--max-time", "2", `http://${s.private}:${SERVER_PORT}/ready`]);
   }));

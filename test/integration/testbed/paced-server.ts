@@ -1,5 +1,5 @@
 /**
- * A real server of known speed for `bench/adaptive.ts`: HTTP on ADDRESS:PORT, serving one request
+ * A real server of known speed (for `bench/adaptive.ts` and test/integration/adaptive.test.ts): HTTP on ADDRESS:PORT, serving one request
  * at a time like a single CPU, FIFO, each request costing an exponentially distributed time of mean
  * SERVICE_MS (a mix of cheap and dear requests). The queue is kept on a virtual clock, so the
  * server's capacity is exactly 1000 / SERVICE_MS requests per second whatever the timer jitter,
@@ -7,7 +7,7 @@
  * host's cores). `GET /ready` is answered at once, outside the queue. Responses say
  * `Connection: close` (without it Bun ends the connection in a way wrk counts as a read error).
  *
- *   bun bench/adaptive-server.ts ADDRESS PORT SERVICE_MS [SEED]
+ *   bun test/integration/testbed/paced-server.ts ADDRESS PORT SERVICE_MS [SEED]
  *
  * Prints `LISTENING` once it accepts connections.
  */
@@ -15,7 +15,7 @@ const [address, portArg, serviceArg, seedArg] = process.argv.slice(2);
 const port = Number(portArg);
 const serviceMs = Number(serviceArg);
 if (address === undefined || !(port > 0) || !(serviceMs > 0)) {
-  process.stderr.write("Usage: bun bench/adaptive-server.ts ADDRESS PORT SERVICE_MS [SEED]\n");
+  process.stderr.write("Usage: bun test/integration/testbed/paced-server.ts ADDRESS PORT SERVICE_MS [SEED]\n");
   process.exit(2);
 }
 let x = Number(seedArg ?? 1) | 0 || 1;
