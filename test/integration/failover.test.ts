@@ -112,6 +112,13 @@ describe("heartbeat pair", () => {
   });
 
   test("kill -9 of the active node: d2 serves the VIP, with a gap of at most 1 s seen by a client probing every 10 ms", async () => {
+    // The standby holds nothing: no proxy ARP entry and no route for the VIP (else it would serve too).
+    const proxies = (await bed.execOk("d2", ["ip", "neigh", "show", "proxy"])).stdout;
+    const routes = (await bed.execOk("d2", ["ip", "route", "show", "table", "all", "to", vip])).stdout;
+    if (proxies.includes(vip) || routes.trim() !== "") {
+      console.log(`d2 (standby) holds the VIP: proxy ${JSON.stringify(proxies)} routes ${JSON.stringify(routes)}\n${nodes.get("d2")!.proc.stderr().split("\n").filter((l) => /claim|release|Became|plumbing/i.test(l)).join("\n")}`);
+    }
+    expect(proxies).not.toContain(vip);
     const probe = bed.spawn("c1", ["ping", "-D", "-n", "-i", "0.01", "-W", "1", vip], "probe");
     try {
       // A steady stream of replies first, so that the gap is measured from a working state.

@@ -62,6 +62,9 @@ describe("serving through the active VM", () => {
   }, 250_000);
 });
 
+/** d1 is active again: its first status screen says so, or a later role line. */
+const D1_ACTIVE = /==== tandem d1 \(active\) ====|tandem: d1 is now active/;
+
 describe("supervision and persistence", () => {
   test("SIGKILL of tandem inside the VM: the supervisor restarts it and the VIP answers again", async () => {
     const vm = vms.vm(1);
@@ -69,6 +72,8 @@ describe("supervision and persistence", () => {
     await shell(vm, "kill -9 $(cat /run/tandem.pid)");
     await vm.waitForConsole(/tandem-supervise: tandem exited with code 137; restarting in \d+ s/, 60_000, { after: from });
     await vm.waitForConsole(/tandem ready: node=d1/, BOOT_TIMEOUT_MS, { after: from });
+    // d2 took over meanwhile; d1 (priority 200, auto_failback) takes the VIPs back once synced.
+    await vm.waitForConsole(D1_ACTIVE, BOOT_TIMEOUT_MS, { after: from });
     const r = await curl(vms.bed, `http://${vms.addresses.vip}/`, { timeoutMs: 20_000 });
     expect(r.status).toBe(200);
   }, BOOT_TIMEOUT_MS + 90_000);
@@ -82,6 +87,8 @@ describe("supervision and persistence", () => {
     await vm.waitForConsole(/tandem-init: data partition unmounted/, 60_000, { after: from });
     await vm.waitForConsole(/tandem-init: data: \/data \(ext4\)/, BOOT_TIMEOUT_MS, { after: from });
     await vm.waitForConsole(/tandem ready: node=d1/, BOOT_TIMEOUT_MS, { after: from });
+    // The failback's console line must not land inside the shell command's output.
+    await vm.waitForConsole(D1_ACTIVE, BOOT_TIMEOUT_MS, { after: from });
     const after = await shell(vm, "tandem config history --store /data/tandem.db");
     // The same version 1 with the same time: the store was kept, not re-created at boot.
     expect(after).toBe(before);
