@@ -218,7 +218,12 @@ export async function runCommand(argv: readonly string[], platform: Platform): P
       void reload(platform, configPath, node.name, store, dataPlane, nodeLog).then((reloaded) => {
         if (reloaded === undefined) return;
         configVersion = reloaded.version;
-        if (reloaded.restart.length === 0) adaptive?.reload(reloaded.config);
+        // With the same services and servers (no restart needed), monitors and adaptive follow the new settings.
+        if (reloaded.restart.length === 0) {
+          adaptive?.reload(reloaded.config);
+          monitors.reload(reloaded.config);
+          content.reload(reloaded.config);
+        }
         alerts.reconfigure(reloaded.config.alert, reloaded.config.cluster.name);
         if (reloaded.created) {
           alerts.emit({ kind: "config_changed", subject: node.name, severity: "info", message: `Config version ${reloaded.version} loaded`, timeMs: platform.clock.wallMs(), node: node.name, fields: { version: reloaded.version } });

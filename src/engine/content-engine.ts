@@ -51,7 +51,7 @@ const MAX_FETCH_MS = 10_000;
 
 /** Running content checks; see the file comment. */
 export class ContentEngine {
-  private readonly timers: TimerSet;
+  private timers: TimerSet;
   private readonly status = new Map<string, ContentStatus>();
   /** Per service: servers reported as divergent and not yet resolved. */
   private readonly divergent = new Map<string, Set<string>>();
@@ -63,16 +63,30 @@ export class ContentEngine {
   /** Starts one schedule per service with a `content` table. */
   static start(options: ContentEngineOptions): ContentEngine {
     const engine = new ContentEngine(options);
-    for (const service of options.config.service) {
+    engine.schedule(options.config);
+    return engine;
+  }
+
+  /** Follows a reloaded config's `content` tables; servers known to differ stay reported. */
+  reload(config: TandemConfig): void {
+    this.timers.stop();
+    this.timers = new TimerSet(this.options.clock);
+    this.status.clear();
+    this.schedule(config);
+  }
+
+  private schedule(config: TandemConfig): void {
+    const timers = this.timers;
+    for (const service of config.service) {
       const content = service.content;
       if (content === undefined) continue;
-      engine.status.set(service.name, { service: service.name, path: content.path, lastRoundMs: null, verdict: null });
+      this.status.set(service.name, { service: service.name, path: content.path, lastRoundMs: null, verdict: null });
+      // A round in flight when a reload stopped `timers` schedules nothing more.
       const round = () => {
-        void engine.round(service).finally(() => engine.later(content.interval, round));
+        void this.round(service, timers).finally(() => timers.later(content.interval, round));
       };
-      engine.later(options.firstDelayMs ?? 1000, round);
+      timers.later(this.options.firstDelayMs ?? 1000, round);
     }
-    return engine;
   }
 
   /** The last round of every checked service. */
@@ -85,11 +99,7 @@ export class ContentEngine {
     this.timers.stop();
   }
 
-  private later(delayMs: number, fn: () => void): void {
-    this.timers.later(delayMs, fn);
-  }
-
-  private async round(service: TandemConfig["service"][number]): Promise<void> {
+  private async round(service: TandemConfig["service"][number], timers: TimerSet): Promise<void> {
     const content = service.content!;
     const timeoutMs = Math.min(MAX_FETCH_MS, content.interval);
     const samples = await Promise.all(
@@ -104,7 +114,7 @@ export class ContentEngine {
         return { server: name, digest: sha256Hex(utf8Encode(outcome.body)), detail: "" };
       }),
     );
-    if (this.timers.isStopped) return;
+    if (timers.isStopped) return;
     const verdict = contentVerdict(samples);
     this.status.set(service.name, { service: service.name, path: content.path, lastRoundMs: this.options.clock.wallMs(), verdict });
     const known = this.divergent.get(service.name) ?? new Set<string>();

@@ -71,11 +71,13 @@ interface Watched {
 
 /** Running monitors; see the file comment. */
 export class MonitorEngine {
-  private readonly watched: Watched[];
-  private readonly timers: TimerSet;
+  private watched: Watched[];
+  private timers: TimerSet;
+  private config: TandemConfig;
 
   private constructor(private readonly options: MonitorEngineOptions) {
     this.timers = new TimerSet(options.clock);
+    this.config = options.config;
     const now = options.clock.monotonicMs();
     const counters = passiveCounters(options.dataPlane?.snapshot());
     this.watched = healthPlan(options.config).map((target) => ({
@@ -90,25 +92,53 @@ export class MonitorEngine {
   /** Starts the schedules. */
   static start(options: MonitorEngineOptions): MonitorEngine {
     const engine = new MonitorEngine(options);
+    engine.schedule();
+    return engine;
+  }
+
+  /**
+   * Applies the monitor, passive and flap settings of a reloaded config whose services and servers
+   * are the same (the data plane needed no restart). A server whose settings did not change keeps
+   * its machine as it is; one whose settings changed gets a new machine that starts in the state
+   * the old one had, so a reload never brings a dead server back nor takes a live one out.
+   */
+  reload(config: TandemConfig): void {
+    const now = this.options.clock.monotonicMs();
+    const old = new Map(this.watched.map((w) => [`${w.target.service}|${w.target.server}`, w]));
+    this.timers.stop();
+    this.timers = new TimerSet(this.options.clock);
+    this.config = config;
+    this.watched = healthPlan(config).map((target) => {
+      const before = old.get(`${target.service}|${target.server}`);
+      if (before && sameSettings(before.target, target)) return { ...before, target, inFlight: false };
+      const state = before?.health.state ?? (target.monitor?.initial ?? "up");
+      const seeded = target.monitor ? { ...target, monitor: { ...target.monitor, initial: state } } : target;
+      return { target, health: new ServerHealth(seeded, now), applied: before?.applied ?? state === "up", inFlight: false, seen: before?.seen ?? [0, 0, 0] };
+    });
+    this.schedule();
+  }
+
+  /** Probe chains (first probes spread over one interval), the sweep, and the pool's initial state. */
+  private schedule(): void {
     const byService = new Map<number, Watched[]>();
-    for (const w of engine.watched) if (w.target.monitor) byService.set(w.target.serviceIndex, [...(byService.get(w.target.serviceIndex) ?? []), w]);
+    for (const w of this.watched) if (w.target.monitor) byService.set(w.target.serviceIndex, [...(byService.get(w.target.serviceIndex) ?? []), w]);
+    const timers = this.timers;
     for (const group of byService.values()) {
-      group.forEach((w, i) => engine.later(initialProbeDelayMs(w.target.monitor!, i, group.length, options.random), () => engine.probe(w)));
+      group.forEach((w, i) => timers.later(initialProbeDelayMs(w.target.monitor!, i, group.length, this.options.random), () => this.probe(w, timers)));
     }
     // The machines' state must reach the pool even before any probe: e.g. initial = "down".
-    for (const w of engine.watched) engine.apply(w);
+    for (const w of this.watched) this.apply(w);
     const sweep = () => {
-      engine.sweep();
-      engine.later(SWEEP_MS, sweep);
+      this.sweep();
+      timers.later(SWEEP_MS, sweep);
     };
-    engine.later(SWEEP_MS, sweep);
-    return engine;
+    timers.later(SWEEP_MS, sweep);
   }
 
   /** Every server's health, per service. */
   snapshot(): MonitorSnapshot {
     return {
-      services: this.options.config.service.map((service, si) => ({
+      services: this.config.service.map((service, si) => ({
         name: service.name,
         servers: this.watched
           .filter((w) => w.target.serviceIndex === si)
@@ -122,15 +152,12 @@ export class MonitorEngine {
     this.timers.stop();
   }
 
-  private later(delayMs: number, fn: () => void): void {
-    this.timers.later(delayMs, fn);
-  }
-
-  private probe(w: Watched): void {
+  /** One probe of `w`, then the next one on `timers` (a reload stops them, ending this chain). */
+  private probe(w: Watched, timers: TimerSet): void {
     const monitor = w.target.monitor!;
     const startMs = this.options.clock.monotonicMs();
     // The next probe is due an interval (plus jitter) after this one started, not after it ended.
-    const next = () => this.later(Math.max(0, startMs + nextProbeDelayMs(monitor, this.options.random) - this.options.clock.monotonicMs()), () => this.probe(w));
+    const next = () => timers.later(Math.max(0, startMs + nextProbeDelayMs(monitor, this.options.random) - this.options.clock.monotonicMs()), () => this.probe(w, timers));
     if (w.inFlight) return next();
     w.inFlight = true;
     void this.options
@@ -138,7 +165,7 @@ export class MonitorEngine {
       .catch((error: unknown): ProbeResult => ({ ok: false, ms: this.options.clock.monotonicMs() - startMs, detail: `probe failed: ${(error as Error).message}` }))
       .then((result) => {
         w.inFlight = false;
-        if (this.timers.isStopped) return;
+        if (timers.isStopped) return;
         this.handle(w, w.health.probeResult(this.options.clock.monotonicMs(), result.ok, result.detail, result.ms));
         if (result.ok) this.options.onProbe?.(w.target.serviceIndex, w.target.serverIndex, result);
         next();
@@ -188,4 +215,9 @@ function passiveCounters(snapshot: DispatcherSnapshot | undefined): Map<string, 
   const out = new Map<string, [number, number, number]>();
   snapshot?.services.forEach((s, si) => s.servers.forEach((r, ri) => out.set(`${si}/${ri}`, [r.refused, r.timeouts, r.resets])));
   return out;
+}
+
+/** Whether a server's monitor, passive and flap settings are the same in two plans. */
+function sameSettings(a: HealthTarget, b: HealthTarget): boolean {
+  return JSON.stringify([a.monitor, a.passive, a.flap, a.port]) === JSON.stringify([b.monitor, b.passive, b.flap, b.port]);
 }

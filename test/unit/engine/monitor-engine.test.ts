@@ -158,4 +158,37 @@ describe("monitor engine", () => {
     m.engine.stop();
     expect(m.clock.pending).toBe(0);
   });
+
+  test("a reload with new monitor settings keeps a down server down and probes at the new interval", async () => {
+    const m = start(config(), (t) => t.address !== "198.51.100.12");
+    await m.run(3500);
+    expect(m.dp.calls).toEqual(["0/1=down"]);
+    const faster = config().service[0]!;
+    for (const r of faster.servers) (r.monitor as { interval: number }).interval = 250;
+    const next = config();
+    next.service[0] = faster;
+    const before = m.probes.length;
+    m.engine.reload(next);
+    await m.run(2000);
+    // No state was lost: s2 is still down (no "up" call), the others were never touched.
+    expect(m.dp.calls).toEqual(["0/1=down"]);
+    expect(m.engine.snapshot().services[0]!.servers.map((r) => r.up)).toEqual([true, false, true]);
+    // Three servers every 250 ms for 2 s: about 24 probes, where the old 1 s interval gave 6.
+    expect(m.probes.length - before).toBeGreaterThanOrEqual(20);
+    m.engine.stop();
+    expect(m.clock.pending).toBe(0);
+  });
+
+  test("a reload with unchanged settings keeps every machine, counters included", async () => {
+    let down = true;
+    const m = start(config(), (t) => t.address !== "198.51.100.12" || !down);
+    await m.run(3500);
+    m.engine.reload(config());
+    down = false;
+    await m.run(2500);
+    // The same machine saw the recovery: one server_up after the one server_down.
+    expect(m.events.map((e) => e.type)).toEqual(["server_down", "server_up"]);
+    expect(m.dp.calls).toEqual(["0/1=down", "0/1=up"]);
+    m.engine.stop();
+  });
 });
