@@ -4,8 +4,8 @@
  */
 
 import { readFileSync } from "node:fs";
-import { dlopen, ptr } from "bun:ffi";
-import { lastLibcError } from "./libc-error.ts";
+import { ptr } from "bun:ffi";
+import { lazyLibc, lastLibcError } from "./libc-error.ts";
 import { ARP_ANNOUNCEMENT_BYTES, ETHERTYPE_ARP, parseMac, writeArpAnnouncement } from "../../core/net/arp-announcement.ts";
 import { parseIpv4 } from "../../core/packet/ipv4-address.ts";
 
@@ -24,9 +24,8 @@ const LIBC_SYMBOLS = {
   strerror: { args: ["i32"], returns: "ptr" },
 } as const;
 
-type Libc = ReturnType<typeof dlopen<typeof LIBC_SYMBOLS>>["symbols"];
+const bindLibc = lazyLibc(LIBC_SYMBOLS);
 
-const lastError = lastLibcError;
 
 /** Sends ARP announcements; see `createArpSocket`. */
 export interface ArpSocket {
@@ -46,7 +45,6 @@ export interface ArpSocket {
  * frames on it, so it costs nothing between takeovers.
  */
 export function createArpSocket(): ArpSocket {
-  let c: Libc | undefined;
   let fd = -1;
   // Over explicit ArrayBuffers: a small typed array may keep its bytes inline and move them
   // when `.buffer` is first read, which would leave a pointer handed to C dangling.
@@ -58,10 +56,10 @@ export function createArpSocket(): ArpSocket {
       const ipv4 = parseIpv4(address);
       if (ipv4 === undefined) throw fail("the address is not a dotted-quad IPv4 address");
       const { ifindex, mac } = readDevice(device, fail);
-      c ??= dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
+      const c = bindLibc();
       if (fd < 0) {
         fd = c.socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-        if (fd < 0) throw fail(`cannot open a packet socket: ${lastError(c)}`);
+        if (fd < 0) throw fail(`cannot open a packet socket: ${lastLibcError(c)}`);
       }
       writeArpAnnouncement(mac, ipv4, frame);
       // struct sockaddr_ll: family, protocol (network order), ifindex, hatype, pkttype, halen,
@@ -76,10 +74,11 @@ export function createArpSocket(): ArpSocket {
       sll.fill(0xff, 12, 18);
       const sent = Number(c.sendto(fd, ptr(frame), frame.length, MSG_DONTWAIT, ptr(sll), sll.length));
       // ENETDOWN for a device that is down, ENXIO for one deleted since we read its index.
-      if (sent !== frame.length) throw fail(sent < 0 ? lastError(c) : `only ${sent} of ${frame.length} bytes were sent`);
+      if (sent !== frame.length) throw fail(sent < 0 ? lastLibcError(c) : `only ${sent} of ${frame.length} bytes were sent`);
     },
     close() {
-      if (fd >= 0 && c) c.close(fd);
+      // fd >= 0 means libc was bound by announce.
+      if (fd >= 0) bindLibc().close(fd);
       fd = -1;
     },
   };

@@ -1,8 +1,15 @@
 /**
- * The errno message of the libc call that just failed, for the bun:ffi bindings (serial line, UDP
- * sockets, ARP socket): each binds `__errno_location` and `strerror` in its own symbol table.
+ * Shared pieces of the bun:ffi bindings to libc (serial line, UDP sockets, ARP socket): binding a
+ * symbol table once, on first use, and the errno message of the call that just failed (each
+ * binding lists `__errno_location` and `strerror` in its own table).
  */
-import { CString, type Pointer, read as peek } from "bun:ffi";
+import { CString, dlopen, type FFIFunction, type Pointer, read as peek } from "bun:ffi";
+
+/** A function that binds `symbols` from libc on its first call and returns the same table after. */
+export function lazyLibc<T extends Record<string, FFIFunction>>(symbols: T): () => ReturnType<typeof dlopen<T>>["symbols"] {
+  let bound: ReturnType<typeof dlopen<T>>["symbols"] | undefined;
+  return () => (bound ??= dlopen("libc.so.6", symbols).symbols);
+}
 
 /** The two libc symbols `lastLibcError` needs, as bun:ffi binds them. */
 export interface ErrnoSymbols {

@@ -8,7 +8,7 @@
  */
 
 import { dlopen, ptr } from "bun:ffi";
-import { lastLibcError } from "./libc-error.ts";
+import { lazyLibc, lastLibcError } from "./libc-error.ts";
 import type { SerialLine } from "../../core/ports.ts";
 
 // asm-generic/fcntl.h, asm-generic/termbits.h (x86-64 and arm64 agree).
@@ -52,14 +52,7 @@ const LIBC_SYMBOLS = {
 
 type Libc = ReturnType<typeof dlopen<typeof LIBC_SYMBOLS>>["symbols"];
 
-let libc: Libc | undefined;
-
-function bindLibc(): Libc {
-  libc ??= dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
-  return libc;
-}
-
-const lastError = lastLibcError;
+const bindLibc = lazyLibc(LIBC_SYMBOLS);
 
 /**
  * Opens the tty `device` (/dev/ttyS1, or a pty in tests) non-blocking and without making it the
@@ -74,7 +67,7 @@ export async function openSerialLine(device: string, baud: number, onData: (chun
   if (speed === undefined) throw fail(`baud rate "${baud}" is not one termios can set: expected one of ${[...SPEEDS.keys()].join(", ")}`);
   const c = bindLibc();
   const fd = c.open(new TextEncoder().encode(`${device}\0`), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) throw fail(lastError(c));
+  if (fd < 0) throw fail(lastLibcError(c));
   try {
     makeRaw(c, fd, speed, fail);
   } catch (error) {
@@ -89,7 +82,7 @@ function makeRaw(c: Libc, fd: number, speed: number, fail: (reason: string) => E
   // when `.buffer` is first read, which would leave a pointer taken earlier dangling.
   const view = new DataView(new ArrayBuffer(TERMIOS_BYTES));
   const at = ptr(view);
-  if (c.tcgetattr(fd, at) < 0) throw fail(lastError(c));
+  if (c.tcgetattr(fd, at) < 0) throw fail(lastLibcError(c));
   // cfmakeraw: no line editing, echo, signals or CR/NL translation; 8 bits, no parity; VMIN 1.
   c.cfmakeraw(at);
   // No software flow control in either direction: XON/XOFF bytes are heartbeat data.
@@ -97,8 +90,8 @@ function makeRaw(c: Libc, fd: number, speed: number, fail: (reason: string) => E
   // One stop bit, no RTS/CTS (a three-wire null-modem cable has no handshake lines), receiver
   // on, and CLOCAL so that a missing carrier neither blocks the open nor hangs the line up.
   view.setUint32(C_CFLAG, ((view.getUint32(C_CFLAG, true) & ~(CSTOPB | CRTSCTS)) | CREAD | CLOCAL) >>> 0, true);
-  if (c.cfsetspeed(at, speed) < 0) throw fail(`cfsetspeed: ${lastError(c)}`);
-  if (c.tcsetattr(fd, TCSANOW, at) < 0) throw fail(`tcsetattr: ${lastError(c)}`);
+  if (c.cfsetspeed(at, speed) < 0) throw fail(`cfsetspeed: ${lastLibcError(c)}`);
+  if (c.tcsetattr(fd, TCSANOW, at) < 0) throw fail(`tcsetattr: ${lastLibcError(c)}`);
   // Bytes queued before we owned the line belong to nobody's frame.
   c.tcflush(fd, TCIOFLUSH);
 }

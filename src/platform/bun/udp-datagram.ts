@@ -7,7 +7,7 @@
  */
 
 import { dlopen, ptr } from "bun:ffi";
-import { lastLibcError } from "./libc-error.ts";
+import { lazyLibc, lastLibcError } from "./libc-error.ts";
 import type { DatagramHandler, DatagramOptions, DatagramSocket } from "../../core/ports.ts";
 import { parseIpv4 } from "../../core/packet/ipv4-address.ts";
 
@@ -40,14 +40,7 @@ const LIBC_SYMBOLS = {
 
 type Libc = ReturnType<typeof dlopen<typeof LIBC_SYMBOLS>>["symbols"];
 
-let libc: Libc | undefined;
-
-function bindLibc(): Libc {
-  libc ??= dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
-  return libc;
-}
-
-const lastError = lastLibcError;
+const bindLibc = lazyLibc(LIBC_SYMBOLS);
 
 /**
  * Opens a UDP socket as `options` say and calls `onMessage` on the main event loop for every
@@ -71,7 +64,7 @@ export async function openUdpDatagram(options: DatagramOptions, onMessage: Datag
   }
   const c = bindLibc();
   const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw fail(lastError(c));
+  if (fd < 0) throw fail(lastLibcError(c));
   try {
     configure(c, fd, options, address, group, fail);
   } catch (error) {
@@ -89,7 +82,7 @@ export async function openUdpDatagram(options: DatagramOptions, onMessage: Datag
 /** Applies the socket options in the order the kernel needs them, then binds. Throws via `fail`. */
 function configure(c: Libc, fd: number, options: DatagramOptions, address: number, group: number | undefined, fail: (reason: string) => Error): void {
   const set = (level: number, name: number, value: Uint8Array, what: string) => {
-    if (c.setsockopt(fd, level, name, ptr(value), value.byteLength) < 0) throw fail(`${what}: ${lastError(c)}`);
+    if (c.setsockopt(fd, level, name, ptr(value), value.byteLength) < 0) throw fail(`${what}: ${lastLibcError(c)}`);
   };
   // Every buffer handed to C is made over an explicit ArrayBuffer: a small typed array may keep
   // its bytes inline and move them when `.buffer` is first read, leaving a pointer dangling.
@@ -103,7 +96,7 @@ function configure(c: Libc, fd: number, options: DatagramOptions, address: numbe
     const name = new TextEncoder().encode(`${options.device}\0`);
     if (name.length > IFNAMSIZ || name.length < 2 || name.indexOf(0) !== name.length - 1) throw fail("a device name has 1 to 15 bytes");
     ifindex = c.if_nametoindex(name);
-    if (ifindex === 0) throw fail(lastError(c));
+    if (ifindex === 0) throw fail(lastLibcError(c));
     // Before bind(2): the port is then only taken on this device, and no datagram of
     // another interface can slip into the queue between bind and this option.
     set(SOL_SOCKET, SO_BINDTODEVICE, name, "SO_BINDTODEVICE");
@@ -136,7 +129,7 @@ function configure(c: Libc, fd: number, options: DatagramOptions, address: numbe
   view.setUint16(0, AF_INET, true);
   view.setUint16(2, options.port, false);
   view.setUint32(4, address, false);
-  if (c.bind(fd, ptr(sin), sin.byteLength) < 0) throw fail(lastError(c));
+  if (c.bind(fd, ptr(sin), sin.byteLength) < 0) throw fail(lastLibcError(c));
 }
 
 /** Hands the bound descriptor to Bun's event loop; Bun owns and closes it from then on. */
