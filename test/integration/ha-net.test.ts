@@ -60,7 +60,8 @@ class LineProcess {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`${this.label}: no ${what} within ${timeoutMs} ms; stdout tail: ${this.lines.slice(-5).join(" | ")}; stderr: ${this.errorLines.join(" | ")}`));
+        const state = this.proc.exitCode !== null || this.proc.signalCode !== null ? `exited (code ${this.proc.exitCode}, signal ${this.proc.signalCode})` : "running";
+        reject(new Error(`${this.label} (${state}): no ${what} within ${timeoutMs} ms; stdout tail: ${this.lines.slice(-2).join(" | ").slice(0, 600)}; stderr: ${this.errorLines.join(" | ")}`));
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
@@ -227,7 +228,8 @@ describe("createBunHaNet in two namespaces", () => {
     // No route to 192.0.2.1 in A (ENETUNREACH); "nowhere" is not an address (EINVAL).
     expect((await a.call("send", { name: "free", hex: "00", address: "192.0.2.1", port: 9 })).ok).toBe(false);
     expect((await a.call("send", { name: "free", hex: "00", address: "nowhere", port: 9 })).ok).toBe(false);
-    expect((await a.call("send", { name: "free", hex: "00", address: B0, port: 6940 })).ok).toBe(true);
+    // To a port nothing listens on: B's echo socket must see only what the next tests send.
+    expect((await a.call("send", { name: "free", hex: "00", address: B0, port: 6959 })).ok).toBe(true);
     await expect(a.call("udp", { name: "bad", options: { address: "0.0.0.0", port: 6950, device: "nope0" } })).rejects.toThrow('Cannot open UDP socket "0.0.0.0:6950" on "nope0": No such device');
     await expect(a.call("udp", { name: "dup", options: { address: A0, port: 6949 } })).rejects.toThrow('Cannot open UDP socket "10.77.0.1:6949": Address already in use');
   });
