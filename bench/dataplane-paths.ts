@@ -1,7 +1,8 @@
 /**
- * The five data paths `bench/dataplane.ts` compares, each set up and torn down inside the test
+ * The six data paths `bench/dataplane.ts` compares, each set up and torn down inside the test
  * bed's dispatcher namespace d1 (nothing touches the root namespace): direct routing, kernel
- * nftables DNAT, HAProxy in tcp mode, tandem nat and tandem fullnat. Every path ends at the same
+ * nftables DNAT, HAProxy in tcp mode, the TUN floor (bench/dataplane-floor.ts), tandem nat and
+ * tandem fullnat. Every path ends at the same
  * real server's nginx :80 and iperf3 :5201, and only one balancer runs at a time.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -9,9 +10,10 @@ import { join } from "node:path";
 import { startTandem, type TandemNode } from "../test/integration/tandem-node.ts";
 import type { BedProcess, Testbed } from "../test/integration/testbed/topology.ts";
 import { IPERF_PORT, TANDEM_PORTS, dataplaneConfig } from "./dataplane-config.ts";
+import { tunFloorPath } from "./dataplane-floor.ts";
 
 /** Column order of the report, and the order each round measures the paths in. */
-export const PATH_IDS = ["direct", "nft", "haproxy", "tandem-nat", "tandem-fullnat"] as const;
+export const PATH_IDS = ["direct", "nft", "haproxy", "tun-floor", "tandem-nat", "tandem-fullnat"] as const;
 
 /** One of the compared paths. */
 export type PathId = (typeof PATH_IDS)[number];
@@ -60,9 +62,9 @@ export async function prepareBed(bed: Testbed, nodes: BenchNodes): Promise<void>
   await bed.execOk(nodes.dispatcher, ["sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1"]);
 }
 
-/** The five paths over `nodes`, in PATH_IDS order. */
+/** The six paths over `nodes`, in PATH_IDS order. */
 export function createPaths(bed: Testbed, nodes: BenchNodes): DataPath[] {
-  return [directPath(bed, nodes), nftPath(bed, nodes), haproxyPath(bed, nodes), tandemPath(bed, nodes, "nat"), tandemPath(bed, nodes, "fullnat")];
+  return [directPath(bed, nodes), nftPath(bed, nodes), haproxyPath(bed, nodes), tunFloorPath(bed, nodes), tandemPath(bed, nodes, "nat"), tandemPath(bed, nodes, "fullnat")];
 }
 
 function directPath(bed: Testbed, nodes: BenchNodes): DataPath {

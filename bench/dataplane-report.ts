@@ -40,7 +40,7 @@ const ROWS: Row[] = [
   { label: "latency p99, 1 conn (us)", key: "p99Us", higherIsBetter: false, digits: 0 },
 ];
 
-const HEADERS: Record<PathId, string> = { direct: "direct", nft: "nft", haproxy: "haproxy", "tandem-nat": "tandem nat", "tandem-fullnat": "tandem fullnat" };
+const HEADERS: Record<PathId, string> = { direct: "direct", nft: "nft", haproxy: "haproxy", "tun-floor": "TUN floor (C)", "tandem-nat": "tandem nat", "tandem-fullnat": "tandem fullnat" };
 
 /** Best value of each figure over the rounds: highest throughput, lowest latency. */
 export function bestOf(rounds: readonly PathFigures[]): BestFigures {
@@ -66,21 +66,22 @@ export function renderReport(input: ReportInput): { table: string; json: string 
   const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
   const minus = (a: number | null, b: number | null) => (a === null || b === null ? null : a - b);
   const fmt = (v: number | null, digits: number) => (v === null ? "n/a" : v.toFixed(digits));
-  const header = ["figure (best of rounds)", ...PATH_IDS.map((id) => HEADERS[id]), "tandem/nft", "tandem/haproxy"];
+  const header = ["figure (best of rounds)", ...PATH_IDS.map((id) => HEADERS[id]), "tandem/nft", "tandem/haproxy", "tandem/floor", "floor/nft"];
   const lines: string[][] = [header];
   const senderLimited = PATH_IDS.filter((id) => input.rounds[id].some((r) => r.udp?.senderLimited && r.udp.pps === best[id].udpPps));
   for (const row of ROWS) {
     const t = tandem[row.key];
     const mark = (id: PathId) => (row.key === "udpPps" && senderLimited.includes(id) ? "*" : "");
     const cells = PATH_IDS.map((id) => fmt(best[id][row.key], row.digits) + mark(id));
-    const ratios = row.higherIsBetter ? [fmt(ratio(t, best.nft[row.key]), 2), fmt(ratio(t, best.haproxy[row.key]), 2)] : ["", ""];
+    const floor = best["tun-floor"][row.key];
+    const ratios = row.higherIsBetter ? [fmt(ratio(t, best.nft[row.key]), 2), fmt(ratio(t, best.haproxy[row.key]), 2), fmt(ratio(t, floor), 2), fmt(ratio(floor, best.nft[row.key]), 2)] : ["", "", "", ""];
     lines.push([row.label, ...cells, ...ratios]);
   }
   for (const [label, key] of [["added p50 vs direct (us)", "p50Us"], ["added p99 vs direct (us)", "p99Us"]] as const) {
-    lines.push([label, ...PATH_IDS.map((id) => fmt(minus(best[id][key], best.direct[key]), 0)), "", ""]);
+    lines.push([label, ...PATH_IDS.map((id) => fmt(minus(best[id][key], best.direct[key]), 0)), "", "", "", ""]);
   }
   const rss = input.rssMb1mConns === null ? "n/a" : input.rssMb1mConns.toFixed(1);
-  lines.push(["RSS, 1M conn entries (MB)", "n/a", "n/a", "n/a", rss, rss, "", ""]);
+  lines.push(["RSS, 1M conn entries (MB)", ...PATH_IDS.map((id) => (id.startsWith("tandem") ? rss : "n/a")), "", "", "", ""]);
   const widths = header.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? "").length)));
   const footnote = senderLimited.length ? `\n* sender-limited: iperf3's unlimited rate was carried with < 1 % loss, so the path's capacity is higher (${senderLimited.join(", ")})` : "";
   const table = lines.map((l) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd()).join("\n") + footnote;
@@ -96,6 +97,12 @@ export function renderReport(input: ReportInput): { table: string; json: string 
     short_vs_haproxy: r2(ratio(tandem.shortRps, best.haproxy.shortRps)),
     keepalive_vs_haproxy: r2(ratio(tandem.keepaliveRps, best.haproxy.keepaliveRps)),
     bulk_vs_haproxy: r2(ratio(tandem.bulkGbps, best.haproxy.bulkGbps)),
+    // The TUN floor: what a do-nothing C rewriter over the same TUN plumbing reaches, and tandem's share of it.
+    tun_floor_vs_nft: { short: r2(ratio(best["tun-floor"].shortRps, best.nft.shortRps)), keepalive: r2(ratio(best["tun-floor"].keepaliveRps, best.nft.keepaliveRps)), bulk: r2(ratio(best["tun-floor"].bulkGbps, best.nft.bulkGbps)), udp: r2(ratio(best["tun-floor"].udpPps, best.nft.udpPps)) },
+    short_vs_tun_floor: r2(ratio(tandem.shortRps, best["tun-floor"].shortRps)),
+    keepalive_vs_tun_floor: r2(ratio(tandem.keepaliveRps, best["tun-floor"].keepaliveRps)),
+    bulk_vs_tun_floor: r2(ratio(tandem.bulkGbps, best["tun-floor"].bulkGbps)),
+    udp_vs_tun_floor: r2(ratio(tandem.udpPps, best["tun-floor"].udpPps)),
     added_p50_us: r0(minus(tandem.p50Us, best.direct.p50Us)),
     added_p99_us: r0(minus(tandem.p99Us, best.direct.p99Us)),
     rss_mb_1m_conns: input.rssMb1mConns,

@@ -7,7 +7,7 @@ set -euo pipefail
 declare -A GROUP=(
   [test]="qemu-user"                                        # run dist/tandem under -cpu Nehalem (no AVX)
   [netns]="iproute2 iputils-ping nginx-light dnsmasq-base curl wrk iperf3 bind9-dnsutils procps socat"
-  [bench]="nftables haproxy wrk iperf3 keepalived"          # keepalived: the failover anchor (VRRP)
+  [bench]="nftables haproxy wrk iperf3 keepalived gcc libc6-dev linux-libc-dev"  # keepalived: the failover anchor (VRRP); gcc: bench/tun-floor.c
   [image]="squashfs-tools mtools dosfstools e2fsprogs fdisk syslinux grub-common cpio xz-utils zstd kmod" # host tools only; what goes INTO the image is fetched by image/build.sh
   [vm]="qemu-system-x86 qemu-utils ovmf socat"
   [ui]="chromium"
