@@ -24,6 +24,7 @@ import {
   decodeSyncStatus, encodeSyncStatus, MAX_SYNC_FRAME_BYTES, openSyncFrame, peekSyncBatchSeq, sealSyncFrame, SYNC_BODY_OFFSET, SyncStatusFlag,
 } from "../core/sync/sync-frame.ts";
 import { SyncLagMeter, type SyncLagSnapshot } from "../core/sync/sync-lag.ts";
+import { SyncLagAlarm, type SyncLagTransition } from "../core/sync/sync-lag-alarm.ts";
 import { SyncReceiver, type SyncReceiverChange } from "../core/sync/sync-receiver.ts";
 import type { Cancel, Clock, DatagramSocket, HaNet, Log } from "../core/ports.ts";
 import type { FullSyncCursor, SyncApplied, SyncEncoded, SyncSnapshot } from "./sync-ring.ts";
@@ -105,6 +106,7 @@ export class SyncEngine {
   private readonly lag = new SyncLagMeter();
   private readonly receiver: SyncReceiver;
   private readonly burst = new DropBurst("sync");
+  private readonly lagAlarm: SyncLagAlarm;
   private readonly drops = new Map<string, number>();
   private readonly nodeIndex: number;
   private readonly peerIndex: number;
@@ -141,6 +143,7 @@ export class SyncEngine {
   private constructor(private readonly options: SyncEngineOptions) {
     const { config, nodeName } = options;
     this.auth = createHeartbeatAuth(options.authKey, config.cluster.name);
+    this.lagAlarm = new SyncLagAlarm(config.sync.alert_after);
     this.body = this.out.subarray(SYNC_BODY_OFFSET, SYNC_BODY_OFFSET + SYNC_MAX_BODY_BYTES);
     this.nodeIndex = config.node.findIndex((n) => n.name === nodeName);
     this.peerIndex = config.node.findIndex((n) => n.name !== nodeName);
@@ -175,10 +178,11 @@ export class SyncEngine {
 
   /** Follows the HA role: the active node sends its changes, every other role receives. */
   setRole(role: HaRole): void {
+    const now = this.options.clock.monotonicMs();
+    this.lagAlarmReport(this.lagAlarm.role(role === "standby", now));
     const mode = role === "active" ? "send" : "receive";
     if (mode === this.mode) return;
     this.mode = mode;
-    const now = this.options.clock.monotonicMs();
     this.options.dataPlane.setSyncCapture(mode === "send");
     this.cursor = undefined;
     this.servedRequest = -1;
@@ -256,6 +260,7 @@ export class SyncEngine {
     }
     const event = this.burst.tick(now);
     if (event) this.emit(event);
+    this.lagAlarmReport(this.lagAlarm.tick(now));
     if (now - this.lastStatusMs >= STATUS_INTERVAL_MS) this.sendStatus(now);
   }
 
@@ -324,6 +329,17 @@ export class SyncEngine {
     if (event) this.emit(event);
   }
 
+  private lagAlarmReport(t: SyncLagTransition | undefined): void {
+    if (t === undefined) return;
+    const seconds = (t.outOfSyncMs / 1000).toFixed(1);
+    const fields = { peer: this.peerName, reason: t.reason, out_of_sync_ms: Math.round(t.outOfSyncMs), resolved: t.kind === "resolved" };
+    if (t.kind === "open") {
+      this.emit({ type: "sync-lag", severity: "warn", message: `Connection table out of sync with "${this.peerName}" for ${seconds} s (${t.reason}): a failover now would cut the connections it lacks`, fields });
+    } else {
+      this.emit({ type: "sync-lag", severity: "info", message: `Connection table lag over after ${seconds} s: ${t.reason}`, fields });
+    }
+  }
+
   private emit(event: HaEvent): void {
     this.options.log[event.severity](event.message, { event: event.type, ...event.fields });
     this.options.onEvent(event);
@@ -339,10 +355,12 @@ export class SyncEngine {
       });
       this.syncedReported = true;
       this.options.onSynced(true);
+      this.lagAlarmReport(this.lagAlarm.syncState(true, "", this.options.clock.monotonicMs()));
     } else if (change.synced === false) {
       this.syncedReported = false;
       this.emit({ type: "sync-lost", severity: "warn", message: `Connection table no longer synced: ${change.reason ?? "unknown"}`, fields: { peer: this.peerName, reason: change.reason ?? "unknown" } });
       this.options.onSynced(false);
+      this.lagAlarmReport(this.lagAlarm.syncState(false, change.reason ?? "unknown", this.options.clock.monotonicMs()));
     }
     // A new request goes out at once, not at the next status interval.
     if (change.reason !== undefined && this.receiver.wantsFull) this.sendStatus(this.options.clock.monotonicMs());

@@ -32,6 +32,8 @@ export function alertsForHaEvent(event: HaEvent, node: string, timeMs: number): 
       return [one("link_up", `${node}/link${String(event.fields.link ?? "")}`)];
     case "split-brain":
       return [one("split_brain")];
+    case "sync-lag":
+      return [one("sync_lag", peer)];
     default:
       return [];
   }

@@ -124,6 +124,7 @@ const syncField = defaultsTable(table("Connection-state and config replication b
   interface: computedDefault(name("Interface role the sync stream runs on."), "the interface of the first udp heartbeat link"),
   port: withDefault(port("UDP port of the connection-state sync (batches and acknowledgements, authenticated with the cluster key)."), 8694),
   batch_interval: withDefault(duration("Longest a connection-table change waits before it is sent, batched with others.", 1, SECOND), 20),
+  alert_after: withDefault(duration("How long the standby's connection table may stay out of sync before the `sync_lag` event (a lost batch or a restarted peer is usually mended within a second).", SECOND, HOUR), 10 * SECOND),
 }));
 
 const timeoutsField = defaultsTable(table("Connection-table timeouts per state, as in IPVS.", {

@@ -116,7 +116,9 @@ export type HaEventType =
   /** The standby's shadow table is no longer complete, with the reason. */
   | "sync-lost"
   /** This (active) node sent a full resync of its table to the peer. */
-  | "sync-resync-sent";
+  | "sync-resync-sent"
+  /** The standby's table stayed out of sync past `sync.alert_after` (or, with `resolved`, that ended). */
+  | "sync-lag";
 
 /** Severity of an event, a subset of log levels. */
 export type HaEventSeverity = "info" | "warn" | "error";

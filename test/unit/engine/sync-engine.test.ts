@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { alertsForHaEvent } from "../../../src/core/alert/alert-mapping.ts";
 import { utf8Encode } from "../../../src/core/crypto/utf8.ts";
 import { formatIssue } from "../../../src/core/config/issues.ts";
 import { loadConfigText } from "../../../src/core/config/load-config.ts";
@@ -322,6 +323,32 @@ describe("sync engine pair", () => {
     const bursts = p.b.events.filter((e) => e.type === "forged-burst");
     expect(bursts).toHaveLength(1);
     expect(bursts[0]!.fields).toMatchObject({ frames: 1, phase: "started" });
+  });
+
+  test("a standby out of sync past sync.alert_after raises sync-lag once, as the sync_lag alert, and the next walk resolves it", async () => {
+    pair = await Pair.start();
+    const p = pair;
+    expect(p.config.sync.alert_after).toBe(10_000);
+    p.a.engine.setRole("active");
+    p.b.engine.setRole("standby");
+    // Nothing of A's reaches B: its table never gets a walk.
+    p.filter = (d) => d.fromNode !== "a";
+    const lag = () => p.b.events.filter((e) => e.type === "sync-lag");
+    await p.run(9_900, 20);
+    expect(lag()).toEqual([]);
+    await p.run(200, 20);
+    expect(lag()).toHaveLength(1);
+    expect(lag()[0]!.fields).toMatchObject({ peer: "a", resolved: false, reason: "no full table received yet" });
+    expect(alertsForHaEvent(lag()[0]!, "b", 0)).toMatchObject([{ kind: "sync_lag", subject: "a", fields: { resolved: false } }]);
+    await p.run(5_000, 20);
+    expect(lag()).toHaveLength(1);
+    p.filter = () => true;
+    await p.until(() => p.b.engine.snapshot().synced);
+    expect(lag()).toHaveLength(2);
+    expect(lag()[1]!.fields).toMatchObject({ peer: "a", resolved: true });
+    expect(Number(lag()[1]!.fields.out_of_sync_ms)).toBeGreaterThanOrEqual(15_000);
+    // The active side is never watched.
+    expect(p.a.events.filter((e) => e.type === "sync-lag")).toEqual([]);
   });
 
   test("a frame from an older generation of the peer is dropped as old-generation", async () => {
