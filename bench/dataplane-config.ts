@@ -26,8 +26,7 @@ export const FULLNAT_LOCAL_ADDRESS = "10.201.0.200";
  * fill the table and reused client ports find their old entry expired.
  */
 export function dataplaneConfig(bed: Testbed, serverName: string, options: { offload?: boolean } = {}): string {
-  const server = bed.addresses.servers.find((s) => s.name === serverName);
-  if (!server) throw new Error(`Unknown server "${serverName}": expected one of ${bed.addresses.servers.map((s) => s.name).join(", ")}`);
+  const server = benchServer(bed, serverName);
   const one = (port: number) => `servers = [{ address = "${server.private}", port = ${port} }]`;
   const service = (name: string, port: number, target: number, protocol: "tcp" | "udp", mode: "nat" | "fullnat") => `
 [[service]]
@@ -50,4 +49,18 @@ ${one(target)}
   return `${bedConfigHead(bed, { cluster: "bench", offload: options.offload ?? true, maxConnections: 1000000 })}${services.join("")}
 ${BED_CONFIG_TAIL}
 `;
+}
+
+/** Real server `name` of `bed`; throws naming the servers there are. */
+export function benchServer(bed: Testbed, name: string): Testbed["addresses"]["servers"][number] {
+  const server = bed.addresses.servers.find((s) => s.name === name);
+  if (!server) throw new Error(`Unknown server "${name}": expected one of ${bed.addresses.servers.map((s) => s.name).join(", ")}`);
+  return server;
+}
+
+/** Dispatcher namespace `name` of `bed`; throws naming the dispatchers there are. */
+export function benchDispatcher(bed: Testbed, name: string): Testbed["addresses"]["dispatchers"][number] {
+  const d = bed.addresses.dispatchers.find((x) => x.name === name);
+  if (!d) throw new Error(`Unknown dispatcher "${name}": expected one of ${bed.addresses.dispatchers.map((x) => x.name).join(", ")}`);
+  return d;
 }

@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { BedProcess, Testbed } from "../test/integration/testbed/topology.ts";
 import type { BenchNodes, DataPath } from "./dataplane-paths.ts";
-import { IPERF_PORT } from "./dataplane-config.ts";
+import { IPERF_PORT, benchDispatcher, benchServer } from "./dataplane-config.ts";
 
 const SOURCE = resolve(import.meta.dir, "tun-floor.c");
 const DEVICE = "tfloor0";
@@ -42,9 +42,8 @@ async function waitReady(proc: BedProcess): Promise<void> {
 /** The floor path over `nodes`: nat-mode rewriting of every TCP and UDP port to the real server. */
 export function tunFloorPath(bed: Testbed, nodes: BenchNodes): DataPath {
   const vip = bed.addresses.vip;
-  const d = bed.addresses.dispatchers.find((x) => x.name === nodes.dispatcher);
-  const server = bed.addresses.servers.find((s) => s.name === nodes.server)?.private;
-  if (!d || !server) throw new Error(`Unknown dispatcher "${nodes.dispatcher}" or server "${nodes.server}"`);
+  const d = benchDispatcher(bed, nodes.dispatcher);
+  const server = benchServer(bed, nodes.server).private;
   const rules = ["tcp", "udp"].map((proto) => ["from", server, "iif", d.devices.private, "ipproto", proto, "lookup", TABLE, "priority", RULE_PRIORITY]);
   let proc: BedProcess | undefined;
   let up = false;

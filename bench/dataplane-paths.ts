@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTandem, type TandemNode } from "../test/integration/tandem-node.ts";
 import type { BedProcess, Testbed } from "../test/integration/testbed/topology.ts";
-import { IPERF_PORT, TANDEM_PORTS, dataplaneConfig } from "./dataplane-config.ts";
+import { IPERF_PORT, TANDEM_PORTS, benchDispatcher, benchServer, dataplaneConfig } from "./dataplane-config.ts";
 import { tunFloorPath } from "./dataplane-floor.ts";
 
 /** Column order of the report, and the order each round measures the paths in. */
@@ -238,13 +238,9 @@ async function waitListening(bed: Testbed, node: string, ports: number[], proc: 
 }
 
 function dispatcherOf(bed: Testbed, nodes: BenchNodes) {
-  const d = bed.addresses.dispatchers.find((x) => x.name === nodes.dispatcher);
-  if (!d) throw new Error(`Unknown dispatcher "${nodes.dispatcher}"`);
-  return d;
+  return benchDispatcher(bed, nodes.dispatcher);
 }
 
 function serverAddress(bed: Testbed, nodes: BenchNodes): string {
-  const s = bed.addresses.servers.find((x) => x.name === nodes.server);
-  if (!s) throw new Error(`Unknown server "${nodes.server}"`);
-  return s.private;
+  return benchServer(bed, nodes.server).private;
 }

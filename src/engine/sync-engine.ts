@@ -346,6 +346,7 @@ export class SyncEngine {
   }
 
   private report(change: SyncReceiverChange): void {
+    const now = this.options.clock.monotonicMs();
     if (change.synced === true) {
       this.emit({
         type: "sync-synced",
@@ -355,15 +356,15 @@ export class SyncEngine {
       });
       this.syncedReported = true;
       this.options.onSynced(true);
-      this.lagAlarmReport(this.lagAlarm.syncState(true, "", this.options.clock.monotonicMs()));
+      this.lagAlarmReport(this.lagAlarm.syncState(true, "", now));
     } else if (change.synced === false) {
       this.syncedReported = false;
       this.emit({ type: "sync-lost", severity: "warn", message: `Connection table no longer synced: ${change.reason ?? "unknown"}`, fields: { peer: this.peerName, reason: change.reason ?? "unknown" } });
       this.options.onSynced(false);
-      this.lagAlarmReport(this.lagAlarm.syncState(false, change.reason ?? "unknown", this.options.clock.monotonicMs()));
+      this.lagAlarmReport(this.lagAlarm.syncState(false, change.reason ?? "unknown", now));
     }
     // A new request goes out at once, not at the next status interval.
-    if (change.reason !== undefined && this.receiver.wantsFull) this.sendStatus(this.options.clock.monotonicMs());
+    if (change.reason !== undefined && this.receiver.wantsFull) this.sendStatus(now);
   }
 
   private receive(bytes: Uint8Array, length: number): void {
